@@ -1,0 +1,62 @@
+# pidock.stack — development entry points. Every target does its own set-up (as root on a fresh
+# Debian machine: packages, Docker engine, venv, base and sample images).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+STAGE := $(CURDIR)/scripts/stage.sh
+SCENARIOS ?=
+
+.PHONY: help setup venv engine images lint unit molecule test build clean-cache
+
+help:
+	@echo "make setup     venv + Docker engine + base and sample images (cached)"
+	@echo "make lint      yamllint, ansible-lint (production profile), ruff"
+	@echo "make unit      pytest tests/unit"
+	@echo "make molecule  every Molecule scenario (SCENARIOS='a b' for some)"
+	@echo "make test      all of the above, with per-stage timings"
+	@echo "make build     ansible-galaxy collection build"
+
+venv:
+	@scripts/setup-venv.sh
+
+engine:
+	@scripts/ensure-docker.sh
+
+images: engine
+	@scripts/build-base-images.sh
+	@scripts/build-sample-images.sh
+
+setup: venv images
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check .
+
+unit: venv
+	@# pytest exits 5 when it collects nothing; an empty tests/unit is not a failure.
+	rc=0; pytest tests/unit -q || rc=$$?; [ $$rc = 0 ] || [ $$rc = 5 ]
+
+molecule: setup
+	scripts/molecule-all.sh $(SCENARIOS)
+
+build: venv
+	ansible-galaxy collection build --force --output-path .cache/dist .
+
+# Every stage runs even when an earlier one failed, so one CI run shows everything that is wrong;
+# the target fails if any stage failed.
+test:
+	@rm -f .cache/timings.txt; mkdir -p .cache
+	@rc=0; \
+	for stage in setup lint unit build molecule; do \
+	  $(STAGE) $$stage $(MAKE) --no-print-directory $$stage || rc=1; \
+	done; \
+	echo; echo "== stage timings (seconds) =="; cat .cache/timings.txt; \
+	ok=$$(grep -c ' ok$$' .cache/timings.txt || true); bad=$$(grep -c FAILED .cache/timings.txt || true); \
+	echo "stages: $$ok passed, $$bad failed"; \
+	exit $$rc
+
+clean-cache:
+	rm -rf .cache

@@ -1,0 +1,110 @@
+"""Stand-in for the Inventory app: enough surface for deploy, migration and rollback tests.
+
+GET  /health       {"release", "db", "images"}; 200 only when the database answers.
+GET  /items        rows of the items table (created on first use).
+POST /items        {"name": ...} inserts a row; returns it with its id.
+GET  /model        resolves the Hugging Face cache under HF_HOME offline (refs -> snapshot).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+
+def _connect() -> Any:
+    return psycopg2.connect(
+        host=os.environ.get("POSTGRES_HOST", "postgres"),
+        port=int(os.environ.get("POSTGRES_PORT", "5432")),
+        user=os.environ.get("POSTGRES_USER", "inventory"),
+        password=os.environ.get("POSTGRES_PASSWORD", ""),
+        dbname=os.environ.get("POSTGRES_DB", "inventory_db"),
+        connect_timeout=int(os.environ.get("DB_CONNECT_TIMEOUT", "2")),
+        application_name="inventory-app",
+    )
+
+
+def _count_images() -> int:
+    root = Path(os.environ.get("IMAGE_DIR", "/var/lib/inventory/images"))
+    if not root.is_dir():
+        return 0
+    return sum(1 for p in root.rglob("*") if p.is_file())
+
+
+@app.get("/health")
+def health() -> Any:
+    body: dict[str, Any] = {"release": os.environ.get("RELEASE", "dev"), "images": _count_images()}
+    try:
+        with _connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+        conn.close()
+        body["db"] = "ok"
+        status = 200
+    except psycopg2.Error as exc:
+        body["db"] = f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        status = 503
+    if os.environ.get("FAIL_HEALTH"):
+        # A deliberately broken release for rollback tests.
+        body["db"] = "error: FAIL_HEALTH is set"
+        status = 500
+    return jsonify(body), status
+
+
+def _ensure_items(cur: Any) -> None:
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS items ("
+        " id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+@app.get("/items")
+def list_items() -> Any:
+    with _connect() as conn, conn.cursor() as cur:
+        _ensure_items(cur)
+        cur.execute("SELECT id, name FROM items ORDER BY id")
+        rows = [{"id": r[0], "name": r[1]} for r in cur.fetchall()]
+    conn.close()
+    return jsonify(rows)
+
+
+@app.post("/items")
+def add_item() -> Any:
+    payload = request.get_json(silent=True) or {}
+    name = payload.get("name")
+    if not isinstance(name, str) or not name:
+        return jsonify({"error": "name (a non-empty string) is required"}), 400
+    with _connect() as conn, conn.cursor() as cur:
+        _ensure_items(cur)
+        cur.execute("INSERT INTO items (name) VALUES (%s) RETURNING id", (name,))
+        new_id = cur.fetchone()[0]
+    conn.close()
+    return jsonify({"id": new_id, "name": name}), 201
+
+
+@app.get("/model")
+def model() -> Any:
+    """Resolve a hub-layout model offline, as sentence-transformers would with HF_HUB_OFFLINE=1."""
+    hub = Path(os.environ.get("HF_HOME", "/var/lib/inventory/ml_cache"))
+    if (hub / "hub").is_dir():
+        hub = hub / "hub"
+    name = request.args.get("name", os.environ.get("MODEL_NAME", ""))
+    candidates = [hub / ("models--" + name.replace("/", "--"))] if name else sorted(hub.glob("models--*"))
+    for repo in candidates:
+        ref = repo / "refs" / "main"
+        if not ref.is_file():
+            continue
+        snapshot = repo / "snapshots" / ref.read_text().strip()
+        config = snapshot / "config.json"
+        if not config.is_file():
+            return jsonify({"model": repo.name, "error": f"{config} does not resolve"}), 500
+        files = sorted(str(p.relative_to(snapshot)) for p in snapshot.rglob("*") if p.is_file())
+        return jsonify({"model": repo.name, "config": json.loads(config.read_text()), "files": files}), 200
+    return jsonify({"error": f"no model found under {hub}"}), 404

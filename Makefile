@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 STAGE := $(CURDIR)/scripts/stage.sh
 SCENARIOS ?=
 
-.PHONY: help setup venv engine images lint unit molecule test build clean-cache
+.PHONY: help setup venv engine images lint unit molecule test build docs clean-cache
 
 help:
 	@echo "make setup     venv + Docker engine + base and sample images (cached)"
@@ -17,6 +17,7 @@ help:
 	@echo "make molecule  every Molecule scenario (SCENARIOS='a b' for some)"
 	@echo "make test      all of the above, with per-stage timings"
 	@echo "make build     ansible-galaxy collection build"
+	@echo "make docs      regenerate README variable tables from argument_specs"
 
 venv:
 	@scripts/setup-venv.sh
@@ -41,6 +42,9 @@ unit: venv
 
 molecule: setup
 	scripts/molecule-all.sh $(SCENARIOS)
+
+docs: venv
+	python scripts/role_docs.py
 
 build: venv
 	ansible-galaxy collection build --force --output-path .cache/dist .

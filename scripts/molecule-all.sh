@@ -7,6 +7,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$PIDOCK_ROOT"
 export PATH="${PIDOCK_ROOT}/.venv/bin:${PATH}"
+# Plain output in logs (CI reads them as text).
+if [ ! -t 1 ]; then export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0; fi
 
 if [ "$#" -gt 0 ]; then
   scenarios=("$@")

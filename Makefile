@@ -28,6 +28,7 @@ engine:
 images: engine
 	@scripts/build-base-images.sh
 	@scripts/build-sample-images.sh
+	@scripts/build-arm64-image.sh
 
 setup: venv images
 

@@ -1,0 +1,130 @@
+"""The bare-metal source host serves the Inventory app as the seed design has it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pidock_helpers import http_json, run_ok
+
+IMAGES = "/var/lib/inventory/images"
+ML_CACHE = "/var/lib/inventory/ml_cache"
+MANIFEST = "/var/lib/pidock-migrate-test/images.manifest.json"
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _sql(host, query: str, db: str = "inventory_db") -> str:
+    return run_ok(host, "runuser -u postgres -- psql -XtAq -d %s -c %s", db, query).strip()
+
+
+@pytest.mark.parametrize("unit", ["postgresql@17-main", "inventory", "nginx"])
+def test_units_run_and_are_enabled(host, unit):
+    svc = host.service(unit)
+    assert svc.is_running, unit
+    assert svc.is_enabled, unit
+
+
+def test_https_health_reports_database(host):
+    status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
+    assert status == 200
+    assert body["db"] == "ok"
+    assert body["release"] == "bare-metal"
+    assert body["images"] == 302  # 300 files, a hardlink and a symlink (the app follows links)
+
+
+def test_http_redirects_to_https(host):
+    out = run_ok(host, "curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1/health")
+    assert out == "301 https://127.0.0.1/health"
+
+
+def test_tls_serves_the_self_signed_certificate(host):
+    served = run_ok(
+        host,
+        "openssl s_client -connect 127.0.0.1:443 -servername inventory.local </dev/null 2>/dev/null"
+        " | openssl x509 -noout -fingerprint -sha256",
+    )
+    on_disk = run_ok(host, "openssl x509 -noout -fingerprint -sha256 -in /var/lib/inventory/ssl/inventory.crt")
+    assert served.strip() == on_disk.strip()
+
+
+def test_model_resolves_offline_through_the_app(host):
+    status, body = http_json(host, "https://127.0.0.1/model", insecure=True)
+    assert status == 200, body
+    assert body["model"] == "models--sentence-transformers--all-MiniLM-L6-v2"
+    assert body["config"]["hidden_size"] == 384
+    assert "model.safetensors" in body["files"]
+
+
+def test_database_is_seeded(host):
+    assert int(_sql(host, "SELECT count(*) FROM items")) >= 10000
+    assert int(_sql(host, "SELECT count(*) FROM categories")) == 50
+    assert int(_sql(host, "SELECT count(*) FROM images")) == 300
+    assert _sql(host, "SELECT extversion FROM pg_extension WHERE extname = 'vector'") == "0.8.0"
+    assert _sql(host, "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()") == (
+        "UTF8"
+    )
+    assert _sql(host, "SELECT indexdef LIKE '%hnsw%' FROM pg_indexes WHERE indexname = 'items_embedding_hnsw'") == "t"
+    assert _sql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'items'") == "inventory"
+
+
+def test_sequences_are_ahead_of_the_data(host):
+    assert _sql(host, "SELECT last_value > (SELECT max(id) FROM items) FROM items_id_seq") == "t"
+    assert _sql(host, "SELECT last_value > (SELECT max(id) FROM images) FROM images_id_seq") == "t"
+
+
+def test_role_has_a_scram_password(host):
+    assert _sql(host, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'inventory'", "postgres") == (
+        "SCRAM-SHA-256$"
+    )
+
+
+def test_nearest_neighbour_query_uses_pgvector(host):
+    ids = _sql(
+        host,
+        "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items "
+        "ORDER BY embedding <=> (SELECT embedding FROM items WHERE id = 42) LIMIT 5) AS n",
+    )
+    assert ids.split(",")[0] == "42"
+    assert len(ids.split(",")) == 5
+
+
+def test_images_manifest_matches_sha256sum(host):
+    """The manifest written by pidock.stack.tree_manifest agrees with coreutils, name by name."""
+    manifest = json.loads(host.file(MANIFEST).content_string)
+    ours = {e["path"]: e["sha256"] for e in manifest["entries"] if e["type"] == "file"}
+    theirs = {}
+    out = run_ok(host, "cd %s && find . -type f -print0 | xargs -0 sha256sum", IMAGES)
+    for line in out.splitlines():
+        digest, name = line.split("  ", 1)
+        theirs[name[2:]] = digest
+    assert ours == theirs
+    assert any(" " in p for p in ours)
+    assert any(not p.isascii() for p in ours)
+    assert host.file(MANIFEST).mode == 0o600
+
+
+def test_manifest_records_links_and_ownership(host):
+    entries = {e["path"]: e for e in json.loads(host.file(MANIFEST).content_string)["entries"]}
+    uid = host.user("inventory").uid
+    assert entries["latest.jpg"]["type"] == "symlink"
+    assert not entries["latest.jpg"]["target"].startswith("/")
+    assert entries["thumbs/hardlinked copy.jpg"]["link"] == entries["latest.jpg"]["target"]
+    assert {e["uid"] for e in entries.values()} == {uid}
+
+
+def test_images_table_agrees_with_files(host):
+    rows = _sql(host, "SELECT path || '|' || sha256 FROM images WHERE id IN (1, 150, 300) ORDER BY id")
+    for row in rows.splitlines():
+        path, digest = row.split("|")
+        assert run_ok(host, "sha256sum %s", f"{IMAGES}/{path}").split()[0] == digest
+
+
+def test_hf_cache_has_hub_layout_with_relative_links(host):
+    repo = f"{ML_CACHE}/hub/models--{MODEL.replace('/', '--')}"
+    rev = host.file(f"{repo}/refs/main").content_string.strip()
+    snap = host.file(f"{repo}/snapshots/{rev}/model.safetensors")
+    assert snap.is_symlink
+    assert snap.linked_to.startswith(f"{repo}/blobs/")
+    assert run_ok(host, "readlink %s", f"{repo}/snapshots/{rev}/model.safetensors").startswith("../../blobs/")
+    blob = snap.linked_to.rsplit("/", 1)[1]
+    assert run_ok(host, "sha256sum %s", f"{repo}/blobs/{blob}").split()[0] == blob

@@ -1,0 +1,100 @@
+"""The plan phase of pidock.stack.migrate: its report on the controller states the source and target."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pidock_helpers import run_ok
+
+_REPORTS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+
+
+def _plan(kind: str = "reports") -> dict:
+    path = _REPORTS / kind / "migrate-pi.plan.json"
+    if not path.is_file():
+        pytest.fail(f"no plan report at {path}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_plan_has_no_blockers():
+    plan = _plan()
+    assert plan["blockers"] == []
+    assert plan["warnings"] == []
+
+
+def test_plan_reads_both_postgresql_sides(host):
+    plan = _plan()
+    src, tgt = plan["source"], plan["target"]
+    assert src["major"] == tgt["major"] == 17
+    assert src["encoding"] == "UTF8"
+    assert src["collate"] == "C.UTF-8"
+    assert {e["name"]: e["version"] for e in src["extensions"]}["vector"] == "0.8.0"
+    assert tgt["extensions"]["vector"] == "0.8.0"
+    assert tgt["image_present"] is True
+    assert tgt["image_architecture"] == tgt["host_architecture"] == run_ok(host, "dpkg --print-architecture").strip()
+
+
+def test_plan_counts_match_the_database(host):
+    plan = _plan()
+    tables = {t["name"]: t["rows"] for t in plan["source"]["tables"]}
+    for table, rows in tables.items():
+        live = run_ok(host, "runuser -u postgres -- psql -XtAq -d inventory_db -c %s", f"SELECT count(*) FROM {table}")
+        assert int(live) == rows, table
+    assert tables["items"] >= 10000
+    roles = {r["name"]: r["password"] for r in plan["source"]["roles"]}
+    assert roles["inventory"] == "scram-sha-256"
+
+
+def test_plan_counts_files(host):
+    plan = _plan()
+    images = plan["source"]["images"]
+    assert images["files"] == int(run_ok(host, "find /var/lib/inventory/images -type f | wc -l"))
+    assert images["bytes"] > 0
+    assert images["hardlink_groups"] == 1
+    (repo,) = plan["source"]["ml_repos"]
+    assert repo["ok"] is True
+    assert repo["repo_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert plan["source"]["ml_dangling"] == []
+
+
+def test_plan_sees_bare_metal_nginx_on_the_stack_ports():
+    ports = {p["port"]: p for p in _plan()["target"]["ports"]}
+    assert set(ports) == {80, 443}
+    assert all(p["unit"] == "nginx.service" and p["freed_at_cutover"] for p in ports.values())
+
+
+def test_plan_estimates_and_space():
+    plan = _plan()
+    est = plan["estimate"]
+    assert 0 < est["downtime_seconds"] <= est["total_seconds"]
+    assert all(c["need"] < c["have"] for c in plan["target"]["space"])
+
+
+def test_check_mode_plan_is_the_same_plan():
+    a, b = _plan(), _plan("reports-check")
+    assert a["source"]["tables"] == b["source"]["tables"]
+    assert a["blockers"] == b["blockers"]
+
+
+def test_blocked_plan_names_every_blocker():
+    blockers = "\n".join(_plan("reports-blocked")["blockers"])
+    assert "lacks the extension vector" in blockers
+    assert "locale C.UTF-8" in blockers
+    assert "too little space on /mnt/migrate-small" in blockers
+    assert "port 8443 is held by python3 (migrate-squatter.service)" in blockers
+    assert "port 443" not in blockers
+
+
+def test_markdown_report_is_written():
+    text = (_REPORTS / "reports" / "migrate-pi.plan.md").read_text(encoding="utf-8")
+    assert "**No blockers.**" in text
+    assert "| public.items |" in text
+
+
+def test_plan_left_the_source_untouched(host):
+    for unit in ("inventory", "nginx", "postgresql@17-main"):
+        assert host.service(unit).is_running
+    assert host.service("inventory").is_enabled

@@ -1,0 +1,326 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, pidock.stack maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
+    _build_manifest,
+    _compare,
+    _dumps,
+    _load,
+)
+
+DOCUMENTATION = r"""
+---
+module: tree_manifest
+short_description: Build and compare SHA-256 manifests of directory trees
+version_added: 0.1.0
+description:
+  - Walks a directory tree without following symlinks and records, for every entry, its path relative to the root,
+    its type (C(file), C(dir), C(symlink), C(fifo), C(socket), C(device)), its permission bits, the size and SHA-256
+    of regular files, the target of symlinks (never followed), optionally the owner and group, and hardlink groups
+    (files sharing an inode inside the tree name the same leader path in C(link)).
+  - Paths are kept as bytes. In JSON a path is its UTF-8 text; a name that is not valid UTF-8 is written as
+    C(\\xNN)-escaped text plus C(path_b64) with the exact bytes, so every name round-trips and compares exactly.
+  - Optionally writes the manifest to O(dest) (atomically, only when the content differs) and compares the tree
+    against another manifest file or directory given in O(compare_to).
+  - Read-only on O(path); the only file ever written is O(dest).
+author:
+  - pidock.stack maintainers
+options:
+  path:
+    description: Root of the tree to describe.
+    type: path
+    required: true
+  dest:
+    description:
+      - Write the manifest as JSON to this file on the managed host.
+      - Written through a temporary file in the same directory and renamed, and only when the content differs.
+    type: path
+  compare_to:
+    description:
+      - A manifest file written earlier by this module, or a directory (whose manifest is built with the same
+        options, except that O(uid_map) and O(gid_map) apply to O(path) only).
+      - Entries only in O(path) are C(missing), only in O(compare_to) are C(extra); entries in both whose recorded
+        fields differ are C(changed) with the fields named.
+      - Ownership and hashes are compared only when both sides recorded them.
+    type: path
+  ignore:
+    description: Fields not to compare.
+    type: list
+    elements: str
+    choices: [type, size, sha256, target, mode, uid, gid, link]
+    default: []
+  ownership:
+    description: Record the numeric uid and gid of each entry.
+    type: bool
+    default: false
+  uid_map:
+    description:
+      - Map the uids found under O(path) before recording or comparing them, for a tree copied with ownership mapped
+        to a container user. Keys are source uids (as strings); the key C(*) maps every other uid.
+    type: dict
+    default: {}
+  gid_map:
+    description: As O(uid_map), for gids.
+    type: dict
+    default: {}
+  exclude:
+    description: Shell-style patterns matched against each relative path and its last component; matches are skipped.
+    type: list
+    elements: str
+    default: []
+  checksum:
+    description: Hash regular files. With V(false) only the structure, sizes, modes and links are recorded.
+    type: bool
+    default: true
+  jobs:
+    description: Files hashed in parallel (threads). V(0) picks the number of CPUs, at most 8.
+    type: int
+    default: 0
+  max_differences:
+    description: At most this many differences are returned; RV(difference_count) still counts all.
+    type: int
+    default: 100
+  fail_on_difference:
+    description: Fail when O(compare_to) is set and the trees differ.
+    type: bool
+    default: false
+  return_entries:
+    description: Return the full list of entries as RV(manifest). Off by default, as trees can be large.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+    details: The tree is read and compared as usual; O(dest) is not written, RV(changed) predicts whether it would be.
+  diff_mode:
+    support: full
+    details: Shows the old and new manifest text of O(dest).
+  platform:
+    platforms: posix
+notes:
+  - File hashing is streamed in 1 MiB chunks; with O(jobs) above 1 several files are hashed at once, which pays off on
+    SSDs and trees of many files.
+  - Modification times are not recorded, so a copy made without preserving them compares equal.
+"""
+
+EXAMPLES = r"""
+- name: Record the images before the migration
+  pidock.stack.tree_manifest:
+    path: /var/lib/inventory/images
+    dest: /var/lib/pidock-migrate/images.source.json
+    ownership: true
+    uid_map: {"*": 1000}
+    gid_map: {"*": 1000}
+
+- name: The copy in the volume matches the recorded manifest
+  pidock.stack.tree_manifest:
+    path: /var/lib/docker/volumes/inventory_images/_data
+    compare_to: /var/lib/pidock-migrate/images.source.json
+    ownership: true
+    fail_on_difference: true
+
+- name: Compare two trees directly
+  pidock.stack.tree_manifest:
+    path: /var/lib/inventory/ml_cache
+    compare_to: /srv/stack/ml_cache
+    ignore: [mode]
+  register: cache_cmp
+"""
+
+RETURN = r"""
+root:
+  description: The tree described.
+  returned: always
+  type: str
+counts:
+  description: Entries by type (the root directory counts as one C(dir)) and the number of hardlink groups.
+  returned: always
+  type: dict
+  sample: {"file": 300, "dir": 12, "symlink": 4, "other": 0, "hardlink_groups": 2}
+total_bytes:
+  description: Sum of the sizes of regular files.
+  returned: always
+  type: int
+digest:
+  description: SHA-256 of the manifest's entries (stable across runs; equal trees have equal digests).
+  returned: always
+  type: str
+dest:
+  description: Where the manifest was written.
+  returned: when O(dest) is set
+  type: str
+equal:
+  description: Whether the tree matches O(compare_to).
+  returned: when O(compare_to) is set
+  type: bool
+difference_count:
+  description: Number of differences found.
+  returned: when O(compare_to) is set
+  type: int
+difference_counts:
+  description: Differences by kind.
+  returned: when O(compare_to) is set
+  type: dict
+  sample: {"missing": 1, "extra": 0, "changed": 2}
+differences:
+  description: The first O(max_differences) differences.
+  returned: when O(compare_to) is set
+  type: list
+  elements: dict
+  sample:
+    - {"path": "ü.jpg", "kind": "changed", "fields": ["mode"], "source": {"mode": "0644"}, "target": {"mode": "0600"}}
+    - {"path": "new.jpg", "kind": "extra"}
+truncated:
+  description: Whether RV(differences) was cut at O(max_differences).
+  returned: when O(compare_to) is set
+  type: bool
+seconds:
+  description: Wall time spent building the manifest(s).
+  returned: always
+  type: float
+manifest:
+  description: The entries.
+  returned: when O(return_entries=true)
+  type: list
+  elements: dict
+"""
+
+
+_FIELD_CHOICES = ["type", "size", "sha256", "target", "mode", "uid", "gid", "link"]
+
+
+def _argument_spec() -> dict[str, Any]:
+    return {
+        "path": {"type": "path", "required": True},
+        "dest": {"type": "path"},
+        "compare_to": {"type": "path"},
+        "ignore": {"type": "list", "elements": "str", "choices": _FIELD_CHOICES, "default": []},
+        "ownership": {"type": "bool", "default": False},
+        "uid_map": {"type": "dict", "default": {}},
+        "gid_map": {"type": "dict", "default": {}},
+        "exclude": {"type": "list", "elements": "str", "default": []},
+        "checksum": {"type": "bool", "default": True},
+        "jobs": {"type": "int", "default": 0},
+        "max_differences": {"type": "int", "default": 100},
+        "fail_on_difference": {"type": "bool", "default": False},
+        "return_entries": {"type": "bool", "default": False},
+    }
+
+
+def _id_map(module: AnsibleModule, name: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for key, value in module.params[name].items():
+        try:
+            result[str(key).strip()] = int(value)
+        except (TypeError, ValueError):
+            module.fail_json(msg=f"{name}: {key!r} maps to {value!r}, which is not a number")
+    return result
+
+
+def _write(module: AnsibleModule, dest: str, text: str, result: dict[str, Any]) -> None:
+    """Write ``text`` to ``dest`` atomically when it differs; honour check and diff mode."""
+    try:
+        with open(dest, encoding="utf-8") as handle:
+            before: str | None = handle.read()
+    except FileNotFoundError:
+        before = None
+    except (OSError, UnicodeDecodeError):
+        before = ""
+    changed = before != text
+    if module._diff and changed:
+        result["diff"] = {
+            "before_header": dest,
+            "after_header": dest,
+            "before": before or "",
+            "after": text,
+        }
+    if changed and not module.check_mode:
+        directory = os.path.dirname(dest) or "."
+        if not os.path.isdir(directory):
+            module.fail_json(msg=f"dest directory {directory} does not exist")
+        fd, tmp = tempfile.mkstemp(prefix=".tree_manifest.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            module.atomic_move(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    file_args = module.load_file_common_arguments(module.params, path=dest)
+    if not module.check_mode or before is not None:
+        changed = module.set_fs_attributes_if_different(file_args, changed)
+    result["changed"] = result["changed"] or changed
+    result["dest"] = dest
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=_argument_spec(), supports_check_mode=True, add_file_common_args=True)
+    params = module.params
+    jobs = params["jobs"] if params["jobs"] > 0 else min(8, os.cpu_count() or 1)
+    options = {
+        "ownership": params["ownership"],
+        "hash_files": params["checksum"],
+        "excludes": params["exclude"],
+        "jobs": jobs,
+    }
+    result: dict[str, Any] = {"changed": False}
+    started = time.monotonic()
+    try:
+        manifest = _build_manifest(
+            params["path"], uid_map=_id_map(module, "uid_map"), gid_map=_id_map(module, "gid_map"), **options
+        )
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {params['path']}: {exc}")
+    text = _dumps(manifest)
+    entries_text = json.dumps(manifest["entries"], sort_keys=True, ensure_ascii=False)
+    result.update(
+        root=manifest["root"],
+        counts=manifest["counts"],
+        total_bytes=manifest["total_bytes"],
+        digest=hashlib.sha256(entries_text.encode("utf-8")).hexdigest(),
+    )
+
+    if params["compare_to"]:
+        other_path = params["compare_to"]
+        try:
+            other = _build_manifest(other_path, **options) if os.path.isdir(other_path) else _load(other_path)
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg=f"cannot read compare_to {other_path}: {exc}", **result)
+        result.update(_compare(manifest, other, ignore=params["ignore"], limit=params["max_differences"]))
+    result["seconds"] = round(time.monotonic() - started, 3)
+
+    if params["dest"]:
+        _write(module, params["dest"], text, result)
+    if params["return_entries"]:
+        result["manifest"] = manifest["entries"]
+
+    if params["compare_to"] and params["fail_on_difference"] and not result["equal"]:
+        counts = result["difference_counts"]
+        module.fail_json(
+            msg=(
+                f"{manifest['root']} differs from {params['compare_to']}: {counts['missing']} missing, "
+                f"{counts['extra']} extra, {counts['changed']} changed"
+            ),
+            **result,
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Unit tests for plugins/module_utils/_manifest.py and _hf_cache.py helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from ansible_collections.pidock.stack.plugins.module_utils import _manifest as m
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello\n", b"\x00" * 5000, os.urandom(3 * 1024 * 1024 + 7)],
+    ids=["empty", "small", "zeros", "multi-chunk"],
+)
+def test_hash_file_matches_hashlib(tmp_path: Path, content: bytes) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(content)
+    assert m._hash_file(str(f)) == hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        # `git hash-object` of these contents
+        (b"", "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"),
+        (b"hello\n", "ce013625030ba8dba906f756967f9e9ca394464a"),
+    ],
+)
+def test_git_blob_sha1_is_git_hash_object(tmp_path: Path, content: bytes, expected: str) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(content)
+    assert m._git_blob_sha1(str(f)) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "has_b64"),
+    [
+        (b"plain.txt", "plain.txt", False),
+        (b"with space/\xc3\xbc.jpg", "with space/ü.jpg", False),
+        (b"latin1-\xe9.jpg", "latin1-\\xe9.jpg", True),
+    ],
+)
+def test_path_text_round_trips(raw: bytes, text: str, has_b64: bool) -> None:
+    got, b64 = m._text_of(raw)
+    assert got == text
+    assert (b64 is not None) == has_b64
+    entry = {"path": got, **({"path_b64": b64} if b64 else {})}
+    assert m._raw_of(json.loads(json.dumps(entry))) == raw
+
+
+@pytest.mark.parametrize(
+    ("value", "mapping", "expected"),
+    [
+        (999, {}, 999),
+        (999, {"999": 1000}, 1000),
+        (0, {"999": 1000}, 0),
+        (0, {"999": 1000, "*": 1000}, 1000),
+    ],
+)
+def test_map_id(value: int, mapping: dict[str, int], expected: int) -> None:
+    assert m._map_id(value, mapping) == expected
+
+
+def test_dumps_is_valid_stable_json(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("x")
+    (tmp_path / "ü b").mkdir()
+    manifest = m._build_manifest(str(tmp_path))
+    text = m._dumps(manifest)
+    assert json.loads(text) == json.loads(json.dumps(manifest))
+    assert m._dumps(json.loads(text)) == text
+    assert "ü b" in text  # not \u-escaped: readable
+
+
+def test_dumps_of_empty_tree_is_valid(tmp_path: Path) -> None:
+    manifest = m._build_manifest(str(tmp_path), excludes=["."])
+    assert json.loads(m._dumps({**manifest, "entries": []}))["entries"] == []
+
+
+def test_load_rejects_foreign_json(tmp_path: Path) -> None:
+    f = tmp_path / "x.json"
+    f.write_text('{"entries": []}')
+    with pytest.raises(ValueError, match="not a"):
+        m._load(str(f))
+
+
+def _entry(path: str, **fields: object) -> dict[str, object]:
+    return {"path": path, "type": "file", "mode": "0644", "size": 1, "sha256": "a" * 64, **fields}
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "expected"),
+    [
+        ([_entry("a")], [_entry("a")], {"missing": 0, "extra": 0, "changed": 0}),
+        ([_entry("a")], [], {"missing": 1, "extra": 0, "changed": 0}),
+        ([], [_entry("a")], {"missing": 0, "extra": 1, "changed": 0}),
+        ([_entry("a")], [_entry("a", sha256="b" * 64)], {"missing": 0, "extra": 0, "changed": 1}),
+        # ownership recorded on one side only is not a difference
+        ([_entry("a", uid=0)], [_entry("a")], {"missing": 0, "extra": 0, "changed": 0}),
+        ([_entry("a", uid=0)], [_entry("a", uid=1000)], {"missing": 0, "extra": 0, "changed": 1}),
+        # a broken hardlink group is a difference
+        ([_entry("a", link="a")], [_entry("a")], {"missing": 0, "extra": 0, "changed": 1}),
+    ],
+    ids=["equal", "missing", "extra", "hash", "uid-one-side", "uid", "hardlink"],
+)
+def test_compare_table(source: list, target: list, expected: dict[str, int]) -> None:
+    result = m._compare({"entries": source}, {"entries": target})
+    assert result["difference_counts"] == expected
+    assert result["equal"] == (sum(expected.values()) == 0)
+
+
+def test_compare_is_bounded_but_counts_all() -> None:
+    source = {"entries": [_entry(f"f{i}") for i in range(50)]}
+    result = m._compare(source, {"entries": []}, limit=7)
+    assert result["difference_count"] == 50
+    assert len(result["differences"]) == 7
+    assert result["truncated"] is True
+
+
+def test_compare_ignore_fields() -> None:
+    result = m._compare({"entries": [_entry("a")]}, {"entries": [_entry("a", mode="0600")]}, ignore=["mode"])
+    assert result["equal"] is True

@@ -47,3 +47,41 @@ def version_tuple(text: str) -> tuple[int, ...]:
     """'2.26.1+ds1-1' -> (2, 26, 1)."""
     core = text.strip().lstrip("v").split("+")[0].split("-")[0]
     return tuple(int(p) for p in core.split(".") if p.isdigit())
+
+
+def served_fingerprint(host: Any, tls_dir: str, servername: str, cafile: str, port: int = 9443) -> str:
+    """Serve tls_dir's fullchain.pem/privkey.pem with `openssl s_server` on loopback, connect with
+    a verifying client (chain to cafile, hostname servername) and return the SHA-256 fingerprint
+    of the certificate presented, as `openssl x509 -fingerprint -sha256` prints it after the '='.
+    """
+    unit = f"pidock-tls-probe-{port}"
+    host.run("systemctl stop %s", unit)
+    run_ok(
+        host,
+        "systemd-run --unit %s --collect openssl s_server -quiet -accept 127.0.0.1:%s "
+        "-cert %s -cert_chain %s -key %s -www",
+        unit,
+        str(port),
+        f"{tls_dir}/fullchain.pem",
+        f"{tls_dir}/fullchain.pem",
+        f"{tls_dir}/privkey.pem",
+    )
+    try:
+        run_ok(
+            host,
+            f"bash -c 'for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && exit 0; "
+            "sleep 0.2; done; exit 1'",
+        )
+        out = run_ok(
+            host,
+            "openssl s_client -connect 127.0.0.1:%s -servername %s -CAfile %s "
+            "-verify_hostname %s -verify_return_error </dev/null 2>/dev/null "
+            "| openssl x509 -noout -fingerprint -sha256",
+            str(port),
+            servername,
+            cafile,
+            servername,
+        )
+        return out.strip().split("=", 1)[1]
+    finally:
+        host.run("systemctl stop %s", unit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pidock_helpers import run_ok
+from pidock_helpers import run_ok, served_fingerprint
 
 TLS = "/opt/pidock/stacks/inventory/tls"
 NAMES = ("acme.pidock.test", "www.acme.pidock.test")
@@ -61,30 +61,5 @@ def test_http01_challenges_were_fetched_by_pebble(host):
 
 def test_tls_handshake_presents_the_issued_certificate(host):
     root = _pebble_root(host)
-    unit = "tls-probe-server"
-    host.run("systemctl stop %s", unit)
-    run_ok(
-        host,
-        "systemd-run --unit %s --collect openssl s_server -quiet -accept 127.0.0.1:9443 "
-        "-cert %s -cert_chain %s -key %s -www",
-        unit,
-        f"{TLS}/fullchain.pem",
-        f"{TLS}/fullchain.pem",
-        f"{TLS}/privkey.pem",
-    )
-    try:
-        run_ok(
-            host,
-            "bash -c 'for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/9443) 2>/dev/null && exit 0; "
-            "sleep 0.2; done; exit 1'",
-        )
-        out = run_ok(
-            host,
-            "openssl s_client -connect 127.0.0.1:9443 -servername acme.pidock.test -CAfile %s "
-            "-verify_hostname acme.pidock.test -verify_return_error </dev/null 2>/dev/null "
-            "| openssl x509 -noout -fingerprint -sha256",
-            root,
-        )
-        assert out.strip().split("=", 1)[1] == _facts(host)["fingerprint_sha256"]
-    finally:
-        host.run("systemctl stop %s", unit)
+    fingerprint = served_fingerprint(host, TLS, "acme.pidock.test", root)
+    assert fingerprint == _facts(host)["fingerprint_sha256"]

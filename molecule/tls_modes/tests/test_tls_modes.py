@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from pidock_helpers import run_ok
+from pidock_helpers import run_ok, served_fingerprint
 
 STACKS = ("inventory", "selfsigned", "provided")
 _EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
@@ -131,30 +131,5 @@ def test_short_lived_certificate_was_reissued(host):
 def test_tls_handshake_presents_the_issued_certificate(host):
     """A real TLS server on loopback serves the ca-mode files; the client sees the fact's fingerprint."""
     tls = _dir("inventory")
-    unit = "tls-probe-server"
-    host.run("systemctl stop %s", unit)
-    run_ok(
-        host,
-        "systemd-run --unit %s --collect openssl s_server -quiet -accept 127.0.0.1:9443 "
-        "-cert %s -cert_chain %s -key %s -www",
-        unit,
-        f"{tls}/fullchain.pem",
-        f"{tls}/fullchain.pem",
-        f"{tls}/privkey.pem",
-    )
-    try:
-        run_ok(
-            host,
-            "bash -c 'for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/9443) 2>/dev/null && exit 0; "
-            "sleep 0.2; done; exit 1'",
-        )
-        out = run_ok(
-            host,
-            "openssl s_client -connect 127.0.0.1:9443 -servername inventory.pidock.test -CAfile %s "
-            "-verify_hostname inventory.pidock.test -verify_return_error </dev/null 2>/dev/null "
-            "| openssl x509 -noout -fingerprint -sha256",
-            f"{tls}/ca.pem",
-        )
-        assert out.strip().split("=", 1)[1] == _facts(host, "inventory")["fingerprint_sha256"]
-    finally:
-        host.run("systemctl stop %s", unit)
+    fingerprint = served_fingerprint(host, tls, "inventory.pidock.test", f"{tls}/ca.pem")
+    assert fingerprint == _facts(host, "inventory")["fingerprint_sha256"]

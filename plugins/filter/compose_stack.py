@@ -45,6 +45,14 @@ _PASSTHROUGH = (
     "shm_size",
     "extra_hosts",
     "logging",
+    "security_opt",
+    "devices",
+    "group_add",
+    "ulimits",
+    "sysctls",
+    "labels",
+    "hostname",
+    "dns",
 )
 _PIDOCK_KEYS = (
     "image", "source", "load_src", "load_path", "build_context", "secrets", "depends_on", "limits", "restart"

@@ -93,6 +93,8 @@ def test_good_stack_has_no_errors() -> None:
         ("services.postgres.load_path", _DELETE, "source 'load' needs load_src"),
         ("services.app.build_context", "/x", None),
         ("services.app.privileged", True, "unknown field(s) privileged"),
+        ("services.app.security_opt", ["no-new-privileges:true"], None),
+        ("services.app.devices", ["/dev/video0:/dev/video0"], None),
         ("services.app.depends_on", {"db": {}}, "unknown service 'db'"),
         ("services.app.depends_on", {"postgres": {"condition": "up"}}, "depends_on.postgres.condition"),
         ("services.app.depends_on", "postgres", "must be a list of services"),
@@ -151,6 +153,22 @@ def test_only_the_upstream_changes_between_colours() -> None:
     for name in ("postgres", "tunnel", "nginx"):
         assert blue["services"][name] == green["services"][name], name
     assert blue["services"]["app-blue"] == green["services"]["app-green"]
+
+
+def test_hardening_and_device_fields_pass_through() -> None:
+    extra = {
+        "security_opt": ["no-new-privileges:true"],
+        "devices": ["/dev/gpiomem:/dev/gpiomem"],
+        "group_add": ["997"],
+        "ulimits": {"nofile": {"soft": 4096, "hard": 8192}},
+        "labels": {"com.example.team": "shop"},
+    }
+    stack = _with("services.app.security_opt", extra["security_opt"])
+    stack["services"]["app"].update(extra)
+    assert compose_errors(stack) == []
+    app = compose_definition(stack, "blue", {})["services"]["app-blue"]
+    for key, value in extra.items():
+        assert app[key] == value, key
 
 
 def test_recreate_cutover_keeps_plain_names() -> None:

@@ -1,4 +1,5 @@
-"""The bare-metal source host serves the Inventory app as the seed design has it."""
+"""The bare-metal source host serves the Inventory app as the seed design has it (checked once
+the migration has been rolled back: the same host, the same data)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 
 import pytest
 from pidock_helpers import http_json, run_ok
+
+pytestmark = pytest.mark.usefixtures("rolled_back")
 
 IMAGES = "/var/lib/inventory/images"
 ML_CACHE = "/var/lib/inventory/ml_cache"

@@ -37,6 +37,7 @@ def test_plan_reads_both_postgresql_sides(host):
     assert tgt["image_architecture"] == tgt["host_architecture"] == run_ok(host, "dpkg --print-architecture").strip()
 
 
+@pytest.mark.usefixtures("rolled_back")
 def test_plan_counts_match_the_database(host):
     plan = _plan()
     tables = {t["name"]: t["rows"] for t in plan["source"]["tables"]}
@@ -94,6 +95,7 @@ def test_markdown_report_is_written():
     assert "| public.items |" in text
 
 
+@pytest.mark.usefixtures("rolled_back")
 def test_plan_left_the_source_untouched(host):
     for unit in ("inventory", "nginx", "postgresql@17-main"):
         assert host.service(unit).is_running

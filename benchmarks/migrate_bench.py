@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Benchmark of pidock.stack.migrate on a stand-alone test host (not run in CI).
+
+Builds the bare-metal Inventory host of molecule/migrate (its prepare.yml) with a bigger database
+(--items rows of vector(384) + HNSW) and --ballast-mb of extra image files, then measures on that
+same host:
+
+  files     presync (rsync + source manifest + manifest of the copy + HF cache check) against a
+            raw `tar -cf - | tar -xf -` of the same trees       target: throughput >= 0.9x raw
+  database  dump + restore phases (baseline, globals, pg_dump -Fc, sha256, restore with
+            extensions first, pg_restore -j, ANALYZE) against a raw
+            `pg_dump -Fc | pg_restore` into the same image       target: <= 1.2x raw
+  downtime  freeze -> cutover verified, from the ledger          target: <= 60 s
+
+    PYTHONPATH=collections .venv/bin/python benchmarks/migrate_bench.py [--items 50000]
+        [--ballast-mb 1024] [--keep]
+
+Prints one line per measure. Traffic stays inside the test host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "pidock-bench-migrate"
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(argv), check=False, text=True, capture_output=True)
+    if check and proc.returncode != 0:
+        sys.exit(f"{' '.join(argv)[:200]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def on_host(script: str) -> str:
+    out = sh("docker", "exec", HOST, "bash", "-ec", script)
+    return out.stdout.strip()
+
+
+def timed_on_host(script: str) -> float:
+    start = time.monotonic()
+    on_host(script)
+    return time.monotonic() - start
+
+
+def playbook(inventory: Path, path: str, *extra: str, env: dict[str, str]) -> float:
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(inventory), path, *extra],
+        cwd=ROOT, env=env, text=True, capture_output=True,
+    )
+    took = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.exit(f"{path} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+    return took
+
+
+def ledger() -> dict:
+    return json.loads(on_host("cat /var/lib/pidock-migrate/ledger.json"))
+
+
+def phase_seconds(entry: dict) -> float:
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    return (datetime.strptime(entry["verified"], fmt) - datetime.strptime(entry["started"], fmt)).total_seconds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=50000)
+    parser.add_argument("--ballast-mb", type=int, default=1024)
+    parser.add_argument("--keep", action="store_true", help="keep the test host")
+    args = parser.parse_args()
+
+    scenario = yaml.safe_load((ROOT / "molecule/migrate/molecule.yml").read_text(encoding="utf-8"))
+    group_vars = scenario["provisioner"]["inventory"]["group_vars"]["all"]
+    group_vars["migrate_test_item_count"] = args.items
+    work = Path(tempfile.mkdtemp(prefix="pidock-bench-migrate-"))
+    inventory = work / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "hosts": {HOST: {"ansible_connection": "community.docker.docker"}},
+        "vars": group_vars,
+    }}), encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_PIPELINING="true",
+               MOLECULE_PROJECT_DIRECTORY=str(ROOT), MOLECULE_EPHEMERAL_DIRECTORY=str(work),
+               PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}")
+
+    print(sh(sys.executable, str(ROOT / "scripts/testhost.py"), "create", HOST, "local/debian-docker:trixie").stdout,
+          end="", file=sys.stderr)
+    try:
+        print(f"== building the bare-metal host ({args.items} items)", file=sys.stderr)
+        took = playbook(inventory, "molecule/migrate/prepare.yml", env=env)
+        print(f"prepare: {took:.0f} s", file=sys.stderr)
+        on_host(
+            "mkdir -p /var/lib/inventory/images/ballast; cd /var/lib/inventory/images/ballast;"
+            f" for i in $(seq 1 {args.ballast_mb // 16}); do head -c 16M /dev/urandom > \"upload $i.bin\"; done;"
+            " chown -R inventory:inventory /var/lib/inventory/images"
+        )
+        tree_bytes = int(on_host("du -sb --apparent-size /var/lib/inventory/images /var/lib/inventory/ml_cache"
+                                 " | awk '{s+=$1} END {print s}'"))
+        db_bytes = int(on_host("runuser -u postgres -- psql -XtAq -c \"SELECT pg_database_size('inventory_db')\""))
+        files = int(on_host("find /var/lib/inventory/images /var/lib/inventory/ml_cache -type f | wc -l"))
+        print(f"data: {tree_bytes / 1e6:.0f} MB in {files} files; database {db_bytes / 1e6:.0f} MB")
+
+        # Warm the page cache once, so the raw copy and presync read the same way.
+        on_host("tar -C /var/lib/inventory -cf - images ml_cache > /dev/null")
+        raw_files = timed_on_host(
+            "rm -rf /var/lib/docker/bench-tar; mkdir -p /var/lib/docker/bench-tar;"
+            " tar -C /var/lib/inventory -cf - images ml_cache | tar -C /var/lib/docker/bench-tar -xf -; sync"
+        )
+        on_host("rm -rf /var/lib/docker/bench-tar")
+
+        on_host(
+            "docker rm -f bench-raw-pg >/dev/null 2>&1 || true;"
+            " docker run -d --name bench-raw-pg -e POSTGRES_PASSWORD=bench local/postgres:17-pgvector >/dev/null;"
+            " for i in $(seq 60); do docker exec bench-raw-pg pg_isready -q -h 127.0.0.1 && break; sleep 1; done"
+        )
+        raw_db = timed_on_host(
+            "set -o pipefail; runuser -u postgres -- pg_dump -Fc inventory_db"
+            " | docker exec -i bench-raw-pg pg_restore -U postgres -d postgres --create --no-owner --exit-on-error"
+        )
+        on_host("docker rm -f -v bench-raw-pg >/dev/null")
+
+        playbook(inventory, "playbooks/migrate.yml", "-e", json.dumps({"migrate_phases": ["presync"]}), env=env)
+        presync = phase_seconds(ledger()["phases"]["presync"])
+        wall = playbook(inventory, "playbooks/migrate.yml", "-e",
+                        json.dumps({"migrate_phases": ["freeze", "dump", "restore", "delta", "verify", "cutover"]}),
+                        env=env)
+        phases = ledger()["phases"]
+        db = phase_seconds(phases["dump"]) + phase_seconds(phases["restore"])
+        downtime = phases["cutover"]["downtime_seconds"]
+
+        def rate(seconds: float) -> float:
+            return tree_bytes / 1e6 / seconds
+
+        print(f"files: raw tar|tar {raw_files:.1f} s ({rate(raw_files):.0f} MB/s); presync {presync:.1f} s"
+              f" ({rate(presync):.0f} MB/s, verification included) -> {raw_files / presync:.2f}x raw throughput"
+              " (target >= 0.9x)")
+        print(f"database: raw pg_dump -Fc | pg_restore {raw_db:.1f} s; dump + restore phases {db:.1f} s"
+              f" (dump {phase_seconds(phases['dump']):.1f}, restore {phase_seconds(phases['restore']):.1f})"
+              f" -> {db / raw_db:.2f}x raw time (target <= 1.2x)")
+        for name in ("freeze", "dump", "restore", "delta", "verify", "cutover"):
+            print(f"  phase {name}: {phase_seconds(phases[name]):.1f} s")
+        print(f"downtime freeze -> cutover verified: {downtime} s (target <= 60 s); playbook wall {wall:.0f} s")
+    finally:
+        if not args.keep:
+            sh(sys.executable, str(ROOT / "scripts/testhost.py"), "remove", HOST, check=False)
+
+
+if __name__ == "__main__":
+    main()

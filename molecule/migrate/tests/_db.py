@@ -1,0 +1,55 @@
+"""Database probes the tests run themselves (not the role's baseline): per-table row counts and
+ordered checksums, sequence positions, a pgvector nearest-neighbour query, the app role's hash."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pidock_helpers import run_ok
+
+BARE_METAL_PSQL = "runuser -u postgres -- psql -XtAq -d inventory_db -c %s"
+STACK_PSQL = (
+    "docker exec $(docker ps -q --filter label=com.docker.compose.project=inventory"
+    " --filter label=com.docker.compose.service=postgres) psql -XtAq -U postgres -d inventory_db -c %s"
+)
+TABLES = {"categories": "id", "items": "id", "images": "id"}
+STATE = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")) / "migrate-stack-state.json"
+
+
+def sql(host: Any, psql: str, query: str) -> str:
+    return run_ok(host, psql, query).strip()
+
+
+def snapshot(host: Any, psql: str) -> dict[str, Any]:
+    """What must be identical on bare metal and in the stack."""
+    out: dict[str, Any] = {"tables": {}, "sequences": {}}
+    for table, key in TABLES.items():
+        out["tables"][table] = sql(
+            host, psql, f"SELECT count(*) || ' ' || md5(string_agg(t::text, '|' ORDER BY t.{key})) FROM {table} t"
+        )
+        seq = f"{table}_{key}_seq"
+        out["sequences"][seq] = sql(
+            host, psql, f"SELECT last_value || ' ' || is_called || ' ' || (SELECT max({key}) FROM {table}) FROM {seq}"
+        )
+    out["nearest"] = sql(
+        host,
+        psql,
+        "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items "
+        "ORDER BY embedding <=> (SELECT embedding FROM items WHERE id = 42), id LIMIT 8) AS n",
+    )
+    out["role"] = sql(
+        host, psql, "SELECT rolsuper || ' ' || rolpassword FROM pg_authid WHERE rolname = 'inventory'"
+    )
+    out["vector"] = sql(host, psql, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    return out
+
+
+def save(state: dict[str, Any]) -> None:
+    STATE.write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def load() -> dict[str, Any]:
+    return json.loads(STATE.read_text(encoding="utf-8"))

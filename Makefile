@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 STAGE := $(CURDIR)/scripts/stage.sh
 SCENARIOS ?=
 
-.PHONY: help setup venv engine images lint unit molecule test build docs clean-cache
+.PHONY: help setup venv engine images lint unit molecule test build docs clean-cache demo demo-clean
 
 help:
 	@echo "make setup     venv + Docker engine + base and sample images (cached)"
@@ -18,6 +18,8 @@ help:
 	@echo "make test      all of the above, with per-stage timings"
 	@echo "make build     ansible-galaxy collection build"
 	@echo "make docs      regenerate README variable tables from argument_specs"
+	@echo "make demo      deploy the Inventory stack to a local Pi-like host 'pi' (https://127.0.0.1:8443/)"
+	@echo "make demo-clean  remove the demo host and its volumes"
 
 venv:
 	@scripts/setup-venv.sh
@@ -62,6 +64,13 @@ test:
 	ok=$$(grep -c ' ok$$' .cache/timings.txt || true); bad=$$(grep -c FAILED .cache/timings.txt || true); \
 	echo "stages: $$ok passed, $$bad failed"; \
 	exit $$rc
+
+# The one-command demo: set-up (no arm64 image), host container `pi`, playbooks/deploy.yml.
+demo:
+	@scripts/demo.sh
+
+demo-clean:
+	@scripts/demo.sh clean
 
 clean-cache:
 	rm -rf .cache

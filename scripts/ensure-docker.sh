@@ -18,7 +18,7 @@ command -v docker >/dev/null 2>&1 || apt_install docker.io
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log
-  nohup dockerd >/var/log/pidock-dockerd.log 2>&1 &
+  nohup dockerd >>/var/log/pidock-dockerd.log 2>&1 &
 fi
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then

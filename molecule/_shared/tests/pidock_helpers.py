@@ -6,7 +6,9 @@ returns parsed results, so a test states the expected state in one line.
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from typing import Any
 
 
@@ -85,3 +87,25 @@ def served_fingerprint(host: Any, tls_dir: str, servername: str, cafile: str, po
         return out.strip().split("=", 1)[1]
     finally:
         host.run("systemctl stop %s", unit)
+
+
+def molecule_inventory(scenario: str) -> str:
+    """The inventory Molecule wrote for a scenario, for tests that run ansible-playbook themselves."""
+    found = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if found and os.path.exists(found):
+        return found
+    candidates = sorted(glob.glob(os.path.expanduser(f"~/.ansible/tmp/molecule.*.{scenario}/inventory")))
+    assert candidates, f"cannot find the molecule inventory of {scenario}"
+    return candidates[-1]
+
+
+def live_and_file_fingerprints(host: Any, cert: str, servername: str, port: int = 443) -> tuple[str, str]:
+    """SHA-256 fingerprints of the certificate served on 127.0.0.1:port and of the PEM file cert."""
+    served = run_ok(
+        host,
+        f"openssl s_client -connect 127.0.0.1:{port} -servername %s </dev/null 2>/dev/null"
+        " | openssl x509 -noout -fingerprint -sha256",
+        servername,
+    )
+    on_disk = run_ok(host, "openssl x509 -noout -fingerprint -sha256 -in %s", cert)
+    return served.strip(), on_disk.strip()

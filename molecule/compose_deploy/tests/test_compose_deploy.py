@@ -8,7 +8,6 @@ release, the TLS handshake presents tls_facts' certificate, rows survive, releas
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pidock_helpers import docker_inspect, http_json, run_ok
+from pidock_helpers import docker_inspect, http_json, molecule_inventory, run_ok
 
 SCENARIO = Path(__file__).resolve().parent.parent
 HOST = "compose-deploy"
@@ -28,12 +27,7 @@ STATE: dict[str, Any] = {}
 
 
 def _inventory() -> str:
-    found = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if found and os.path.exists(found):
-        return found
-    candidates = sorted(glob.glob(os.path.expanduser("~/.ansible/tmp/molecule.*.compose_deploy/inventory")))
-    assert candidates, "cannot find the molecule inventory of compose_deploy"
-    return candidates[-1]
+    return molecule_inventory("compose_deploy")
 
 
 def _playbook_cmd(playbook: str, *extra: str) -> list[str]:

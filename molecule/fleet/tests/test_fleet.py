@@ -7,7 +7,6 @@ release `current` points to, and which releases exist.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -19,7 +18,7 @@ from typing import Any
 
 import testinfra
 import yaml
-from pidock_helpers import http_json, run_ok
+from pidock_helpers import http_json, molecule_inventory, run_ok
 
 PROJECT = Path(__file__).resolve().parents[3]
 HOSTS = ["fleet-1", "fleet-2", "fleet-3", "fleet-4"]
@@ -31,12 +30,7 @@ NO_DOCKER = ("-e", "pidock_deploy_docker=false")
 
 
 def _inventory() -> str:
-    found = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if found and os.path.exists(found):
-        return found
-    candidates = sorted(glob.glob(os.path.expanduser("~/.ansible/tmp/molecule.*.fleet/inventory")))
-    assert candidates, "cannot find the molecule inventory of fleet"
-    return candidates[-1]
+    return molecule_inventory("fleet")
 
 
 def play(playbook: str, *extra: str, expect_rc: int = 0) -> tuple[str, float]:

@@ -1,5 +1,6 @@
-"""Database probes the tests run themselves (not the role's baseline): per-table row counts and
-ordered checksums, sequence positions, a pgvector nearest-neighbour query, the app role's hash."""
+"""Probes the tests run themselves (not the role's baseline): per-table row counts and ordered
+checksums, sequence positions, a pgvector nearest-neighbour query, the app role's hash, and the
+model the app serves from the Hugging Face cache."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pidock_helpers import run_ok
+from pidock_helpers import http_json, run_ok
 
 BARE_METAL_PSQL = "runuser -u postgres -- psql -XtAq -d inventory_db -c %s"
 STACK_PSQL = (
@@ -53,3 +54,12 @@ def save(state: dict[str, Any]) -> None:
 
 def load() -> dict[str, Any]:
     return json.loads(STATE.read_text(encoding="utf-8"))
+
+
+def assert_model_served(host: Any) -> None:
+    """The app (bare metal or stack) resolves all-MiniLM-L6-v2 from its cache, offline, through nginx."""
+    status, body = http_json(host, "https://127.0.0.1/model", insecure=True)
+    assert status == 200, body
+    assert body["model"] == "models--sentence-transformers--all-MiniLM-L6-v2"
+    assert body["config"]["hidden_size"] == 384
+    assert "model.safetensors" in body["files"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from pidock_helpers import http_json, run_ok
+from _db import assert_model_served
+from pidock_helpers import http_json, live_and_file_fingerprints, run_ok
 
 pytestmark = pytest.mark.usefixtures("rolled_back")
 
@@ -41,21 +42,12 @@ def test_http_redirects_to_https(host):
 
 
 def test_tls_serves_the_self_signed_certificate(host):
-    served = run_ok(
-        host,
-        "openssl s_client -connect 127.0.0.1:443 -servername inventory.local </dev/null 2>/dev/null"
-        " | openssl x509 -noout -fingerprint -sha256",
-    )
-    on_disk = run_ok(host, "openssl x509 -noout -fingerprint -sha256 -in /var/lib/inventory/ssl/inventory.crt")
-    assert served.strip() == on_disk.strip()
+    served, on_disk = live_and_file_fingerprints(host, "/var/lib/inventory/ssl/inventory.crt", "inventory.local")
+    assert served == on_disk
 
 
 def test_model_resolves_offline_through_the_app(host):
-    status, body = http_json(host, "https://127.0.0.1/model", insecure=True)
-    assert status == 200, body
-    assert body["model"] == "models--sentence-transformers--all-MiniLM-L6-v2"
-    assert body["config"]["hidden_size"] == 384
-    assert "model.safetensors" in body["files"]
+    assert_model_served(host)
 
 
 def test_database_is_seeded(host):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from _db import STACK_PSQL, save, snapshot, sql
-from pidock_helpers import docker_inspect, http_json, run_ok
+from _db import STACK_PSQL, assert_model_served, save, snapshot, sql
+from pidock_helpers import docker_inspect, http_json, live_and_file_fingerprints, run_ok
 
 pytestmark = pytest.mark.usefixtures("migrated")
 
@@ -60,23 +60,14 @@ def test_stack_serves_the_app_on_the_same_ports(host):
 
 
 def test_stack_serves_the_bare_metal_certificate(host):
-    served = run_ok(
-        host,
-        "openssl s_client -connect 127.0.0.1:443 -servername inventory.local </dev/null 2>/dev/null"
-        " | openssl x509 -noout -fingerprint -sha256",
-    )
-    on_disk = run_ok(host, "openssl x509 -noout -fingerprint -sha256 -in /var/lib/inventory/ssl/inventory.crt")
-    assert served.strip() == on_disk.strip()
+    served, on_disk = live_and_file_fingerprints(host, "/var/lib/inventory/ssl/inventory.crt", "inventory.local")
+    assert served == on_disk
 
 
 def test_app_container_loads_the_model_offline(host):
     env = docker_inspect(host, _stack_container(host, "app"))["Config"]["Env"]
     assert "HF_HUB_OFFLINE=1" in env
-    status, body = http_json(host, "https://127.0.0.1/model", insecure=True)
-    assert status == 200, body
-    assert body["model"] == "models--sentence-transformers--all-MiniLM-L6-v2"
-    assert body["config"]["hidden_size"] == 384
-    assert "model.safetensors" in body["files"]
+    assert_model_served(host)
 
 
 def test_front_serves_the_copied_images(host):

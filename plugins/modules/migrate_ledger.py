@@ -1,0 +1,219 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, pidock.stack maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+---
+module: migrate_ledger
+short_description: Read and update the phase ledger of a pidock.stack migration
+version_added: 0.2.0
+description:
+  - The ledger is a small JSON file on the migrated host that records, per phase, whether it was C(started) or
+    C(verified), when, and what the phase measured. The pidock.stack.migrate role reads it to skip verified phases
+    and resume an interrupted one.
+  - One module call reads the file, applies the change and writes it back atomically (temporary file in the same
+    directory, fsync, rename), mode C(0600), so a phase boundary costs one round trip to the host.
+  - Without O(phase) and O(clear) the ledger is only read.
+author:
+  - pidock.stack maintainers
+options:
+  path:
+    description: The ledger file. A missing file reads as an empty ledger; its directory must exist to write.
+    type: path
+    required: true
+  phase:
+    description: The phase whose entry O(entry) replaces.
+    type: str
+  entry:
+    description:
+      - The new entry of O(phase) (for example C(status), C(started), C(verified) and what the phase recorded).
+      - Replaces the whole previous entry.
+    type: dict
+  clear:
+    description:
+      - Phases whose entries are removed (a rollback clears the phases from the freeze on).
+      - Applied before O(phase)/O(entry).
+    type: list
+    elements: str
+    default: []
+  note:
+    description:
+      - An event appended to the list O(note_key) of the ledger, for example why a rollback happened.
+      - C(time) is added (UTC) when the note has none. Written only when something else changes or O(clear) names a
+        recorded phase, so a rollback that finds nothing to clear leaves the file alone.
+    type: dict
+  note_key:
+    description: Top-level list that O(note) is appended to.
+    type: str
+    default: rollbacks
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written; RV(changed) and RV(ledger) show what would be.
+  diff_mode:
+    support: full
+    details: Shows the ledger text before and after.
+  platform:
+    platforms: posix
+notes:
+  - The file holds timings, counts, digests and unit names, never secrets.
+"""
+
+EXAMPLES = r"""
+- name: Read the ledger
+  pidock.stack.migrate_ledger:
+    path: /var/lib/pidock-migrate/ledger.json
+  register: ledger
+
+- name: Record presync as started
+  pidock.stack.migrate_ledger:
+    path: /var/lib/pidock-migrate/ledger.json
+    phase: presync
+    entry: {status: started, started: "2026-11-22T04:00:00.000000Z", resumed: false}
+
+- name: Clear the phases from freeze on and say why
+  pidock.stack.migrate_ledger:
+    path: /var/lib/pidock-migrate/ledger.json
+    clear: [freeze, dump, restore, delta, verify, cutover]
+    note: {reason: "restore failed: extension vector is not available"}
+"""
+
+RETURN = r"""
+ledger:
+  description: The ledger after the change (as it would be in check mode).
+  returned: always
+  type: dict
+  sample: {"format": 1, "phases": {"presync": {"status": "verified", "started": "2026-11-22T04:00:00.000000Z"}}}
+cleared:
+  description: The phases of O(clear) that had an entry and were removed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+_FORMAT = 1
+
+
+def _read(path: str) -> tuple[dict[str, Any], str | None]:
+    """The ledger at ``path`` and its text; a missing file is an empty ledger."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return {"format": _FORMAT, "phases": {}}, None
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("phases", {}), dict):
+        raise ValueError("not a ledger (expected an object with a 'phases' object)")
+    data.setdefault("format", _FORMAT)
+    data.setdefault("phases", {})
+    return data, text
+
+
+def _apply(
+    ledger: dict[str, Any],
+    *,
+    phase: str | None,
+    entry: dict[str, Any] | None,
+    clear: list[str],
+    note: dict[str, Any] | None,
+    note_key: str,
+    now: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """A new ledger with ``clear`` removed, ``phase`` set to ``entry`` and ``note`` appended."""
+    phases = dict(ledger["phases"])
+    cleared = [name for name in clear if name in phases]
+    for name in cleared:
+        del phases[name]
+    if phase is not None and entry is not None:
+        phases[phase] = entry
+    result = {**ledger, "phases": phases}
+    changes_something = phases != ledger["phases"]
+    if note is not None and (changes_something or cleared):
+        stamped = {"time": now, **note} if "time" not in note else dict(note)
+        if cleared and "cleared" not in stamped:
+            stamped["cleared"] = cleared
+        result[note_key] = [*ledger.get(note_key, []), stamped]
+    return result, cleared
+
+
+def _text(ledger: dict[str, Any]) -> str:
+    return json.dumps(ledger, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _write(path: str, text: str) -> None:
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".ledger.", dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "phase": {"type": "str"},
+            "entry": {"type": "dict"},
+            "clear": {"type": "list", "elements": "str", "default": []},
+            "note": {"type": "dict"},
+            "note_key": {"type": "str", "default": "rollbacks"},
+        },
+        required_together=[("phase", "entry")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    path: str = params["path"]
+    try:
+        ledger, before = _read(path)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg=f"cannot read the ledger {path}: {exc}")
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new, cleared = _apply(
+        ledger,
+        phase=params["phase"],
+        entry=params["entry"],
+        clear=params["clear"],
+        note=params["note"],
+        note_key=params["note_key"],
+        now=now,
+    )
+    writing = params["phase"] is not None or bool(params["clear"])
+    after = _text(new)
+    changed = writing and after != (before if before is not None else "")
+    if changed and not os.path.isdir(os.path.dirname(path) or "."):
+        module.fail_json(msg=f"cannot write the ledger {path}: its directory does not exist")
+    if changed and not module.check_mode:
+        try:
+            _write(path, after)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write the ledger {path}: {exc}")
+    result: dict[str, Any] = {"changed": changed, "ledger": new, "cleared": cleared}
+    if module._diff and changed:
+        result["diff"] = {"before_header": path, "after_header": path, "before": before or "", "after": after}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Unit tests for the pidock.stack.migrate_ledger module."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ansible_collections.pidock.stack.plugins.modules import migrate_ledger
+from conftest import ModuleFailed
+
+RESET = ["freeze", "dump", "restore", "delta", "verify", "cutover"]
+
+
+def _run(run_module, path: Path, check_mode: bool = False, **args):
+    return run_module(migrate_ledger.main, {"path": str(path), **args}, check_mode=check_mode)
+
+
+def test_missing_file_reads_as_empty_and_is_not_created(run_module, tmp_path) -> None:
+    ledger = tmp_path / "ledger.json"
+    result = _run(run_module, ledger)
+    assert result["changed"] is False
+    assert result["ledger"] == {"format": 1, "phases": {}}
+    assert not ledger.exists()
+
+
+def test_write_entry_atomic_0600_and_idempotent(run_module, tmp_path) -> None:
+    ledger = tmp_path / "ledger.json"
+    entry = {"status": "started", "started": "2026-11-22T04:00:00.000000Z", "resumed": False}
+    first = _run(run_module, ledger, phase="presync", entry=entry)
+    assert first["changed"] is True
+    assert json.loads(ledger.read_text())["phases"]["presync"] == entry
+    assert ledger.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["ledger.json"]
+    assert _run(run_module, ledger, phase="presync", entry=entry)["changed"] is False
+
+    verified = {**entry, "status": "verified", "trees": {"images": {"files": 3}}}
+    second = _run(run_module, ledger, phase="presync", entry=verified)
+    assert second["changed"] is True
+    assert second["ledger"]["phases"]["presync"]["trees"]["images"]["files"] == 3
+    assert _run(run_module, ledger)["ledger"] == second["ledger"]
+
+
+def test_check_mode_predicts_and_writes_nothing(run_module, tmp_path) -> None:
+    ledger = tmp_path / "ledger.json"
+    result = _run(run_module, ledger, check_mode=True, phase="freeze", entry={"status": "started"})
+    assert result["changed"] is True
+    assert result["ledger"]["phases"]["freeze"] == {"status": "started"}
+    assert not ledger.exists()
+
+
+def test_clear_with_note_keeps_earlier_phases(run_module, tmp_path) -> None:
+    ledger = tmp_path / "ledger.json"
+    for phase in ("presync", "freeze", "dump"):
+        _run(run_module, ledger, phase=phase, entry={"status": "verified"})
+    result = _run(run_module, ledger, clear=RESET, note={"reason": "restore failed"})
+    assert result["changed"] is True
+    assert result["cleared"] == ["freeze", "dump"]
+    data = json.loads(ledger.read_text())
+    assert list(data["phases"]) == ["presync"]
+    assert data["rollbacks"][0]["reason"] == "restore failed"
+    assert data["rollbacks"][0]["cleared"] == ["freeze", "dump"]
+    assert data["rollbacks"][0]["time"].endswith("Z")
+
+    again = _run(run_module, ledger, clear=RESET, note={"reason": "requested"})
+    assert again["changed"] is False
+    assert again["cleared"] == []
+    assert len(json.loads(ledger.read_text())["rollbacks"]) == 1
+
+
+def test_diff_mode_shows_before_and_after(run_module, tmp_path) -> None:
+    ledger = tmp_path / "ledger.json"
+    _run(run_module, ledger, phase="presync", entry={"status": "started"})
+    result = run_module(
+        migrate_ledger.main,
+        {"path": str(ledger), "phase": "presync", "entry": {"status": "verified"}, "_ansible_diff": True},
+    )
+    assert '"started"' in result["diff"]["before"]
+    assert '"verified"' in result["diff"]["after"]
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "{not json", '{"phases": []}'])
+def test_a_damaged_ledger_fails_loudly(run_module, tmp_path, content: str) -> None:
+    ledger = tmp_path / "ledger.json"
+    ledger.write_text(content)
+    with pytest.raises(ModuleFailed, match="cannot read the ledger"):
+        _run(run_module, ledger, phase="presync", entry={"status": "started"})
+    assert ledger.read_text() == content
+
+
+def test_missing_directory_fails_naming_the_path(run_module, tmp_path) -> None:
+    with pytest.raises(ModuleFailed, match="directory does not exist"):
+        _run(run_module, tmp_path / "nope" / "ledger.json", phase="presync", entry={"status": "started"})
+
+
+def test_phase_requires_entry(run_module, tmp_path) -> None:
+    with pytest.raises(ModuleFailed, match="phase|entry"):
+        _run(run_module, tmp_path / "ledger.json", phase="presync")

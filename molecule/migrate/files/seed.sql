@@ -63,5 +63,9 @@ SELECT setval('images_id_seq', (SELECT max(id) FROM images) + 17);
 
 CREATE INDEX items_embedding_hnsw ON items USING hnsw (embedding vector_cosine_ops);
 RESET ROLE;
+
+-- Settings of the database and of the app role in it: pg_dump keeps them only for --create.
+ALTER DATABASE :"DBNAME" SET default_text_search_config = 'pg_catalog.german';
+ALTER ROLE :"owner" IN DATABASE :"DBNAME" SET work_mem = '12MB';
 COMMIT;
 ANALYZE;

@@ -45,6 +45,14 @@ def snapshot(host: Any, psql: str) -> dict[str, Any]:
         host, psql, "SELECT rolsuper || ' ' || rolpassword FROM pg_authid WHERE rolname = 'inventory'"
     )
     out["vector"] = sql(host, psql, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    out["settings"] = sql(
+        host,
+        psql,
+        "SELECT string_agg(coalesce(r.rolname, '*') || ':' || array_to_string(s.setconfig, ','), ';'"
+        " ORDER BY coalesce(r.rolname, '*'))"
+        " FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole"
+        " WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
     return out
 
 

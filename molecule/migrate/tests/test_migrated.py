@@ -84,6 +84,7 @@ def test_database_holds_the_bare_metal_data(host):
     assert snap["nearest"].split(",")[0] == "42"
     is_super, hash_ = snap["role"].split(" ", 1)
     assert is_super == "false" and hash_.startswith("SCRAM-SHA-256$")
+    assert snap["settings"] == "*:default_text_search_config=pg_catalog.german;inventory:work_mem=12MB"
     # The bare metal is stopped now: the second verify compares its data with this snapshot.
     save(snap)
 

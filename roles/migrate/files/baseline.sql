@@ -1,6 +1,7 @@
 -- Baseline of a database for the dump and verify phases: one JSON document, read-only.
 -- The same script runs on the source (psql as a superuser) and on the target (psql in the
 -- restore container), so both sides are described by exactly the same queries:
+--   settings   ALTER DATABASE ... SET and ALTER ROLE ... IN DATABASE ... SET of this database
 --   tables     row count and an ordered checksum per table (sha256 over the md5 of each row's
 --              text, rows in primary-key order, or in row-text order without a primary key)
 --   sequences  last value, is_called, and whether a column it feeds holds a value at or past the
@@ -13,6 +14,14 @@ SELECT json_build_object(
     'encoding', (SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()),
     'collate', (SELECT datcollate FROM pg_database WHERE datname = current_database()),
     'ctype', (SELECT datctype FROM pg_database WHERE datname = current_database()),
+    'settings', (
+        SELECT coalesce(json_agg(json_build_object(
+            'role', CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END,
+            'config', s.setconfig
+        ) ORDER BY CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END), '[]')
+        FROM pg_db_role_setting AS s
+        WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+    ),
     'extensions', (
         SELECT coalesce(json_agg(json_build_object('name', extname, 'version', extversion) ORDER BY extname), '[]')
         FROM pg_extension WHERE extname <> 'plpgsql'

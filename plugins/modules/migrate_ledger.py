@@ -189,7 +189,8 @@ def main() -> None:
         ledger, before = _read(path)
     except (OSError, ValueError) as exc:
         module.fail_json(msg=f"cannot read the ledger {path}: {exc}")
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # timezone.utc, not datetime.UTC: managed hosts may run Python older than 3.11.
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: UP017
     new, cleared = _apply(
         ledger,
         phase=params["phase"],

@@ -9,14 +9,17 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import asdict
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
     _build_manifest,
     _compare,
+    _CopyError,
     _dumps,
     _load,
+    _TreeCopier,
 )
 
 DOCUMENTATION = r"""
@@ -33,7 +36,9 @@ description:
     C(\\xNN)-escaped text plus C(path_b64) with the exact bytes, so every name round-trips and compares exactly.
   - Optionally writes the manifest to O(dest) (atomically, only when the content differs) and compares the tree
     against another manifest file or directory given in O(compare_to).
-  - Read-only on O(path); the only file ever written is O(dest).
+  - With O(copy_to), copies the tree into another directory while hashing it, so the source is read once, then
+    verifies the copy by reading it back and comparing it with the source manifest (see O(copy_to)).
+  - Read-only on O(path). Without O(copy_to) the only file ever written is O(dest).
 author:
   - pidock.stack maintainers
 options:
@@ -53,7 +58,43 @@ options:
       - Entries only in O(path) are C(missing), only in O(compare_to) are C(extra); entries in both whose recorded
         fields differ are C(changed) with the fields named.
       - Ownership and hashes are compared only when both sides recorded them.
+      - Mutually exclusive with O(copy_to).
     type: path
+  copy_to:
+    description:
+      - Copy the tree at O(path) into this directory, reading every source file once and hashing it on the way,
+        then sync (O(sync)), read the copy back, hash it and compare it with the source manifest exactly as
+        O(compare_to) would (ownership as mapped by O(uid_map) and O(gid_map)). RV(equal) and the other comparison
+        values describe the copy; O(fail_on_difference) applies; O(dest) still receives the manifest of O(path).
+      - Created (mode 0700 until the source directory's metadata is applied) when missing; its parent must exist.
+        It must not be inside O(path), nor contain it.
+        It may hold an earlier, partial copy, which is completed (resume).
+      - A regular file whose copy already has the same size and modification time (ns) is not copied again (the
+        quick check of rsync); only its mode and owner are corrected. Every other file is streamed in 1 MiB chunks
+        into C(.pidock-partial/<name>) beside its destination (created 0600), given the source's mode, owner and
+        times, and renamed over the destination. C(.pidock-partial) is the directory C(rsync --partial-dir) uses,
+        so both tools resume each other's work; it is always excluded in copy mode and removed, with anything left
+        in it, when the copy is complete.
+      - Hardlink groups are copied once and linked; symlinks are recreated with the same target (never followed);
+        FIFOs, sockets and devices are recreated with C(mknod); directory modes, owners and times are applied after
+        their contents. Owners (mapped) are set only when running as root, as C(tar) and C(rsync -a) do.
+      - A file kept by the quick check whose read-back hash differs from the source is copied again and verified
+        once more (RV(copy.recopied)).
+      - Entries of the copy that are not in the source stay (and are C(extra) differences) unless O(delete) is set;
+        entries whose type differs from the source's are replaced.
+      - On an error the module fails naming the path; partial files stay in C(.pidock-partial) for the next run.
+      - Requires O(checksum=true).
+    type: path
+  delete:
+    description: With O(copy_to), remove entries of the copy that are not in the source (excluded paths are kept).
+    type: bool
+    default: false
+  sync:
+    description:
+      - With O(copy_to), flush all file systems (C(sync)) after copying and before reading the copy back, so the copy
+        is on disk when the module reports it verified.
+    type: bool
+    default: true
   ignore:
     description: Fields not to compare.
     type: list
@@ -84,7 +125,8 @@ options:
     type: bool
     default: true
   jobs:
-    description: Files hashed in parallel (threads). V(0) picks the number of CPUs, at most 8.
+    description:
+      - Files hashed (and with O(copy_to), copied) in parallel (threads). V(0) picks the number of CPUs, at most 8.
     type: int
     default: 0
   max_differences:
@@ -92,7 +134,7 @@ options:
     type: int
     default: 100
   fail_on_difference:
-    description: Fail when O(compare_to) is set and the trees differ.
+    description: Fail when O(compare_to) or O(copy_to) is set and the trees differ.
     type: bool
     default: false
   return_entries:
@@ -104,7 +146,12 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The tree is read and compared as usual; O(dest) is not written, RV(changed) predicts whether it would be.
+    details:
+      - The tree is read and compared as usual; O(dest) is not written, RV(changed) predicts whether it would be.
+      - With O(copy_to) nothing is written there either; the quick check predicts RV(copy) and RV(changed). The copy
+        is read back and compared (RV(equal) and the differences returned) only when nothing would be copied,
+        linked, created, removed or fixed; otherwise those values are not returned, and only the files kept by the
+        quick check are hashed to predict RV(copy.recopied).
   diff_mode:
     support: full
     details: Shows the old and new manifest text of O(dest).
@@ -114,6 +161,8 @@ notes:
   - File hashing is streamed in 1 MiB chunks; with O(jobs) above 1 several files are hashed at once, which pays off on
     SSDs and trees of many files.
   - Modification times are not recorded, so a copy made without preserving them compares equal.
+  - With O(copy_to) files are copied with O(jobs) threads, biggest first; hashing and file I/O release the GIL on the
+    1 MiB buffers, so big files do not serialize the copy.
 """
 
 EXAMPLES = r"""
@@ -131,6 +180,18 @@ EXAMPLES = r"""
     compare_to: /var/lib/pidock-migrate/images.source.json
     ownership: true
     fail_on_difference: true
+
+- name: Copy the images into the stack's volume, read once, verified by reading the copy back
+  pidock.stack.tree_manifest:
+    path: /var/lib/inventory/images
+    copy_to: /var/lib/docker/volumes/inventory_images/_data
+    dest: /var/lib/pidock-migrate/images.source.json
+    ownership: true
+    uid_map: {"*": 1000}
+    gid_map: {"*": 1000}
+    delete: true
+    fail_on_difference: true
+  register: images_copy
 
 - name: Compare two trees directly
   pidock.stack.tree_manifest:
@@ -163,21 +224,21 @@ dest:
   returned: when O(dest) is set
   type: str
 equal:
-  description: Whether the tree matches O(compare_to).
-  returned: when O(compare_to) is set
+  description: Whether the tree matches O(compare_to), or the copy read back from O(copy_to) matches the tree.
+  returned: when O(compare_to) is set, or O(copy_to) is set and the copy was verified (see check mode)
   type: bool
 difference_count:
   description: Number of differences found.
-  returned: when O(compare_to) is set
+  returned: as RV(equal)
   type: int
 difference_counts:
   description: Differences by kind.
-  returned: when O(compare_to) is set
+  returned: as RV(equal)
   type: dict
   sample: {"missing": 1, "extra": 0, "changed": 2}
 differences:
   description: The first O(max_differences) differences.
-  returned: when O(compare_to) is set
+  returned: as RV(equal)
   type: list
   elements: dict
   sample:
@@ -185,8 +246,29 @@ differences:
     - {"path": "new.jpg", "kind": "extra"}
 truncated:
   description: Whether RV(differences) was cut at O(max_differences).
-  returned: when O(compare_to) is set
+  returned: as RV(equal)
   type: bool
+copy:
+  description:
+    - What copy mode did to O(copy_to) (in check mode, would do). C(links) counts hardlinks and symlinks made,
+      C(specials) FIFOs, sockets and devices made, C(removed) entries deleted (strays with O(delete), entries of
+      another type, leftovers in C(.pidock-partial)), C(metadata_fixed) entries whose mode, owner or (directories)
+      times were corrected, C(files_unchanged) regular files left alone by the quick check or already linked.
+    - C(copy_seconds) covers reading the source, copying and syncing; C(verify_seconds) the read-back and compare.
+  returned: when O(copy_to) is set
+  type: dict
+  sample:
+    files_copied: 379
+    bytes_copied: 1166016512
+    files_unchanged: 0
+    links: 4
+    specials: 0
+    dirs_created: 21
+    removed: 0
+    metadata_fixed: 0
+    recopied: 0
+    copy_seconds: 2.61
+    verify_seconds: 0.52
 seconds:
   description: Wall time spent building the manifest(s).
   returned: always
@@ -207,6 +289,9 @@ def _argument_spec() -> dict[str, Any]:
         "path": {"type": "path", "required": True},
         "dest": {"type": "path"},
         "compare_to": {"type": "path"},
+        "copy_to": {"type": "path"},
+        "delete": {"type": "bool", "default": False},
+        "sync": {"type": "bool", "default": True},
         "ignore": {"type": "list", "elements": "str", "choices": _FIELD_CHOICES, "default": []},
         "ownership": {"type": "bool", "default": False},
         "uid_map": {"type": "dict", "default": {}},
@@ -269,9 +354,52 @@ def _write(module: AnsibleModule, dest: str, text: str, result: dict[str, Any]) 
     result["dest"] = dest
 
 
-def main() -> None:
-    module = AnsibleModule(argument_spec=_argument_spec(), supports_check_mode=True, add_file_common_args=True)
+def _copy(
+    module: AnsibleModule, uid_map: dict[str, int], gid_map: dict[str, int], jobs: int, result: dict[str, Any]
+) -> dict[str, Any]:
+    """Copy mode: copy path into copy_to, verify by reading back; fill result; return the source manifest."""
     params = module.params
+    copier = _TreeCopier(
+        params["path"],
+        params["copy_to"],
+        ownership=params["ownership"],
+        uid_map=uid_map,
+        gid_map=gid_map,
+        excludes=params["exclude"],
+        jobs=jobs,
+        delete=params["delete"],
+        sync=params["sync"],
+        check_mode=module.check_mode,
+        ignore=params["ignore"],
+        limit=params["max_differences"],
+    )
+    try:
+        manifest, comparison = copier.run()
+    except _CopyError as exc:
+        module.fail_json(
+            msg=f"copy of {params['path']} to {params['copy_to']} failed: {exc}", copy=asdict(copier.stats)
+        )
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {params['path']}: {exc}", copy=asdict(copier.stats))
+    result["copy"] = asdict(copier.stats)
+    result["changed"] = copier.stats.changes() > 0
+    if comparison is not None:
+        result.update(comparison)
+    return manifest
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=_argument_spec(),
+        supports_check_mode=True,
+        add_file_common_args=True,
+        mutually_exclusive=[("compare_to", "copy_to")],
+    )
+    params = module.params
+    if params["delete"] and not params["copy_to"]:
+        module.fail_json(msg="delete needs copy_to")
+    if params["copy_to"] and not params["checksum"]:
+        module.fail_json(msg="copy_to needs checksum=true: the copy is verified by its hashes")
     jobs = params["jobs"] if params["jobs"] > 0 else min(8, os.cpu_count() or 1)
     options = {
         "ownership": params["ownership"],
@@ -281,12 +409,14 @@ def main() -> None:
     }
     result: dict[str, Any] = {"changed": False}
     started = time.monotonic()
-    try:
-        manifest = _build_manifest(
-            params["path"], uid_map=_id_map(module, "uid_map"), gid_map=_id_map(module, "gid_map"), **options
-        )
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {params['path']}: {exc}")
+    uid_map, gid_map = _id_map(module, "uid_map"), _id_map(module, "gid_map")
+    if params["copy_to"]:
+        manifest = _copy(module, uid_map, gid_map, jobs, result)
+    else:
+        try:
+            manifest = _build_manifest(params["path"], uid_map=uid_map, gid_map=gid_map, **options)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot read {params['path']}: {exc}")
     text = _dumps(manifest)
     entries_text = json.dumps(manifest["entries"], sort_keys=True, ensure_ascii=False)
     result.update(
@@ -310,11 +440,12 @@ def main() -> None:
     if params["return_entries"]:
         result["manifest"] = manifest["entries"]
 
-    if params["compare_to"] and params["fail_on_difference"] and not result["equal"]:
+    if params["fail_on_difference"] and result.get("equal") is False:
         counts = result["difference_counts"]
+        other = params["compare_to"] or f"its copy {params['copy_to']}"
         module.fail_json(
             msg=(
-                f"{manifest['root']} differs from {params['compare_to']}: {counts['missing']} missing, "
+                f"{manifest['root']} differs from {other}: {counts['missing']} missing, "
                 f"{counts['extra']} extra, {counts['changed']} changed"
             ),
             **result,

@@ -123,3 +123,38 @@ def test_compare_is_bounded_but_counts_all() -> None:
 def test_compare_ignore_fields() -> None:
     result = m._compare({"entries": [_entry("a")]}, {"entries": [_entry("a", mode="0600")]}, ignore=["mode"])
     assert result["equal"] is True
+
+
+@pytest.mark.parametrize("size", [0, 5, 1024 * 1024, 2 * 1024 * 1024 + 3])
+def test_stream_copies_hashes_and_sets_metadata(tmp_path: Path, size: int) -> None:
+    src, tmp = tmp_path / "src", tmp_path / "tmp"
+    data = os.urandom(size)
+    src.write_bytes(data)
+    os.chmod(src, 0o640)
+    os.utime(src, ns=(1_000_000_000_000_000_001, 1_200_000_000_000_000_003))
+    tmp.write_bytes(b"a longer leftover of an interrupted run" * 100)
+    os.chmod(tmp, 0o666)
+    digest = m._stream(os.fsencode(src), os.fsencode(tmp), os.stat(src), None)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert tmp.read_bytes() == data
+    st = os.stat(tmp)
+    assert (oct(st.st_mode & 0o7777), st.st_mtime_ns) == ("0o640", 1_200_000_000_000_000_003)
+
+
+@pytest.mark.parametrize(
+    ("rel", "dirs", "expected"),
+    [(b"a/b/c", {b"a"}, True), (b"a/b/c", {b"a/b"}, True), (b"a", {b"a"}, False), (b"ab/c", {b"a"}, False)],
+)
+def test_under(rel: bytes, dirs: set[bytes], expected: bool) -> None:
+    assert m._under(rel, dirs) is expected
+
+
+def test_quick_match_is_size_and_mtime_of_a_regular_file(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"12345")
+    b.write_bytes(b"abcde")
+    os.utime(b, ns=(0, os.stat(a).st_mtime_ns))
+    assert m._quick_match(os.stat(b), os.stat(a)) is True
+    os.utime(b, ns=(0, os.stat(a).st_mtime_ns + 1))
+    assert m._quick_match(os.stat(b), os.stat(a)) is False
+    assert m._quick_match(os.stat(tmp_path), os.stat(tmp_path)) is False

@@ -94,5 +94,5 @@ def test_missing_directory_fails_naming_the_path(run_module, tmp_path) -> None:
 
 
 def test_phase_requires_entry(run_module, tmp_path) -> None:
-    with pytest.raises(ModuleFailed, match="phase|entry"):
+    with pytest.raises(ModuleFailed, match=r"phase|entry"):
         _run(run_module, tmp_path / "ledger.json", phase="presync")

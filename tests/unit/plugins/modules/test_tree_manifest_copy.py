@@ -1,0 +1,341 @@
+"""Unit tests for tree_manifest's copy mode (copy_to): copy once while hashing, read back, compare."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible_collections.pidock.stack.plugins.module_utils import _manifest
+from ansible_collections.pidock.stack.plugins.modules import tree_manifest
+from conftest import ModuleFailed, RunModule
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+LATIN1 = b"latin1-\xe9.bin"
+
+
+def _tree(root: Path) -> Path:
+    """Every awkward case: spaces, non-ASCII and non-UTF-8 names, links of every kind, a FIFO, odd modes."""
+    root.mkdir()
+    (root / "plain.txt").write_bytes(b"plain\n")
+    (root / "with space").mkdir()
+    (root / "with space" / "Käse & Brot.jpg").write_bytes(b"\xff\xd8 jpeg " * 100)
+    (root / "日本語").mkdir()
+    (root / "日本語" / "写真.png").write_bytes(os.urandom(3 * 1024 * 1024 + 11))  # several chunks
+    os.chmod(root / "日本語" / "写真.png", 0o600)
+    (root / "locked").mkdir()
+    (root / "locked" / "inner").write_text("inner")
+    os.chmod(root / "locked", 0o751)
+    (root / "empty dir").mkdir()
+    os.symlink("plain.txt", root / "rel-link")
+    os.symlink("/etc/hostname", root / "abs-link")
+    os.symlink("does/not/exist", root / "dangling")
+    os.link(root / "plain.txt", root / "with space" / "hard copy.txt")
+    os.link(root / "plain.txt", root / "日本語" / "third link")
+    os.mkfifo(root / "a fifo")
+    with open(os.path.join(os.fsencode(root), LATIN1), "wb") as handle:
+        handle.write(b"latin")
+    os.utime(root / "plain.txt", ns=(1_600_000_000_123_456_789, 1_600_000_000_987_654_321))
+    os.utime(root / "locked", ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_001))
+    return root
+
+
+def _copy(run_module: RunModule, src: Path, dst: Path, check_mode: bool = False, **args: Any) -> dict[str, Any]:
+    return run_module(tree_manifest.main, {"path": str(src), "copy_to": str(dst), **args}, check_mode=check_mode)
+
+
+def _state(root: Path) -> dict[bytes, tuple]:
+    """Everything the copy could change: type, mode, owner, size, mtime, inode, content, link target."""
+    state: dict[bytes, tuple] = {}
+    base = os.fsencode(root)
+    for top, dirs, files in os.walk(base):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            extra: object = None
+            if stat.S_ISREG(st.st_mode):
+                extra = Path(os.fsdecode(path)).read_bytes()
+            elif stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(path)
+            state[os.path.relpath(path, base)] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ino, extra)
+    return state
+
+
+def _counts(result: dict[str, Any]) -> dict[str, int]:
+    return {k: v for k, v in result["copy"].items() if not k.endswith("_seconds")}
+
+
+def _partials(root: Path) -> list[str]:
+    return [top for top, dirs, _ in os.walk(root) if ".pidock-partial" in dirs]
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_fresh_copy_is_exact_and_verified(tmp_path: Path, run_module: RunModule, jobs: int) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    result = _copy(run_module, src, dst, jobs=jobs, ownership=True)
+
+    assert result["changed"] is True
+    assert result["equal"] is True, result["differences"]
+    assert _counts(result) == {
+        "files_copied": 5,  # plain (leader of 3 links), Käse, 写真, inner, latin1
+        "bytes_copied": 6 + 800 + 3 * 1024 * 1024 + 11 + 5 + 5,
+        "files_unchanged": 0,
+        "links": 2 + 3,  # two hardlinks, three symlinks
+        "specials": 1,
+        "dirs_created": 5,  # the root and four directories
+        "removed": 0,
+        "metadata_fixed": 0,
+        "recopied": 0,
+    }
+    # the copy is the source, entry for entry (as an independent manifest of each side sees it)
+    a = _manifest._build_manifest(str(src), ownership=True)
+    b = _manifest._build_manifest(str(dst), ownership=True)
+    assert a["entries"] == b["entries"]
+    assert os.readlink(dst / "dangling") == "does/not/exist"
+    assert os.readlink(dst / "abs-link") == "/etc/hostname"
+    assert (dst / "plain.txt").stat().st_ino == (dst / "with space" / "hard copy.txt").stat().st_ino
+    assert (dst / "plain.txt").stat().st_nlink == 3
+    assert stat.S_ISFIFO(os.lstat(dst / "a fifo").st_mode)
+    assert stat.S_IMODE((dst / "locked").stat().st_mode) == 0o751
+    assert stat.S_IMODE((dst / "日本語" / "写真.png").stat().st_mode) == 0o600
+    assert os.path.exists(os.path.join(os.fsencode(dst), LATIN1))
+    # times travel too: files, and directories after their contents were written
+    assert (dst / "plain.txt").stat().st_mtime_ns == 1_600_000_000_987_654_321
+    assert (dst / "locked").stat().st_mtime_ns == 1_500_000_000_000_000_001
+    for name in ("with space", "日本語", "."):
+        assert (dst / name).stat().st_mtime_ns == (src / name).stat().st_mtime_ns, name
+    assert _partials(dst) == []
+
+
+def test_second_run_copies_nothing(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    _copy(run_module, src, dst, ownership=True)
+    before = _state(dst)
+    again = _copy(run_module, src, dst, ownership=True)
+    assert again["changed"] is False
+    assert again["equal"] is True
+    assert _counts(again) == {**dict.fromkeys(_counts(again), 0), "files_unchanged": 7}
+    assert _state(dst) == before
+    assert _copy(run_module, src, dst, check_mode=True, ownership=True)["changed"] is False
+
+
+def test_dest_gets_the_source_manifest_unchanged(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    plain, copied = tmp_path / "plain.json", tmp_path / "copied.json"
+    maps = {"ownership": True, "uid_map": {"*": 1000}, "gid_map": {"*": 1000}}
+    run_module(tree_manifest.main, {"path": str(src), "dest": str(plain), **maps})
+    result = _copy(run_module, src, tmp_path / "dst", dest=str(copied), **maps)
+    assert copied.read_text(encoding="utf-8") == plain.read_text(encoding="utf-8")
+    assert result["dest"] == str(copied)
+    # and a later compare_to of the copy against it agrees
+    again = run_module(
+        tree_manifest.main, {"path": str(tmp_path / "dst"), "compare_to": str(copied), "ownership": True}
+    )
+    assert again["equal"] is (os.geteuid() == 0), again["differences"]
+
+
+@ROOT_ONLY
+def test_ownership_is_mapped(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    os.chown(src / "日本語" / "写真.png", 4242, 4343)
+    maps = {"ownership": True, "uid_map": {"*": 1000, "4242": 1500}, "gid_map": {"*": 1001}}
+    result = _copy(run_module, src, dst, **maps)
+    assert result["equal"] is True, result["differences"]
+    assert (os.lstat(dst / "rel-link").st_uid, os.lstat(dst / "rel-link").st_gid) == (1000, 1001)
+    assert (os.lstat(dst / "a fifo").st_uid, os.lstat(dst / "locked").st_gid) == (1000, 1001)
+    assert (os.stat(dst / "日本語" / "写真.png").st_uid, os.stat(dst).st_uid) == (1500, 1000)
+    assert stat.S_IMODE((dst / "locked").stat().st_mode) == 0o751
+    # the copy's owners are the mapped ones: against the unmapped source they differ
+    unmapped = run_module(tree_manifest.main, {"path": str(src), "compare_to": str(dst), "ownership": True})
+    assert unmapped["difference_counts"]["changed"] == unmapped["counts"]["file"] + 9  # every entry
+
+
+def _delete_file(dst: Path) -> None:
+    os.unlink(dst / "with space" / "Käse & Brot.jpg")
+
+
+def _truncate(dst: Path) -> None:
+    os.truncate(dst / "日本語" / "写真.png", 1000)
+
+
+def _chmod(dst: Path) -> None:
+    os.chmod(dst / "locked" / "inner", 0o666)
+
+
+def _stray(dst: Path) -> None:
+    (dst / "with space" / "stray.tmp").write_text("left over")
+    (dst / "gone dir").mkdir()
+    (dst / "gone dir" / "deep").write_text("x")
+
+
+def _partial_leftover(dst: Path) -> None:
+    os.unlink(dst / "日本語" / "写真.png")
+    (dst / "日本語" / ".pidock-partial").mkdir(mode=0o700)
+    (dst / "日本語" / ".pidock-partial" / "写真.png").write_bytes(b"half of it")
+    (dst / ".pidock-partial").mkdir(mode=0o700)  # an empty one from rsync
+
+
+def _same_size_same_mtime(dst: Path) -> None:
+    target = dst / "with space" / "Käse & Brot.jpg"
+    st = target.stat()
+    target.write_bytes(b"\x00" * st.st_size)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _broken_hardlink(dst: Path) -> None:
+    os.unlink(dst / "日本語" / "third link")
+    (dst / "日本語" / "third link").write_bytes(b"plain\n")
+
+
+def _type_changed(dst: Path) -> None:
+    os.unlink(dst / "plain.txt")
+    (dst / "plain.txt").mkdir()
+    (dst / "plain.txt" / "inside").write_text("x")
+    os.unlink(dst / "rel-link")
+    os.symlink("with space", dst / "rel-link")
+
+
+@pytest.mark.parametrize(
+    ("damage", "delete", "expected"),
+    [
+        (_delete_file, False, {"files_copied": 1, "files_unchanged": 6}),
+        (_truncate, False, {"files_copied": 1, "files_unchanged": 6}),
+        (_chmod, False, {"metadata_fixed": 1, "files_unchanged": 7}),
+        (_stray, True, {"removed": 3, "files_unchanged": 7}),
+        (_partial_leftover, False, {"files_copied": 1, "files_unchanged": 6, "removed": 2}),
+        (_same_size_same_mtime, False, {"recopied": 1, "files_unchanged": 7}),
+        (_broken_hardlink, False, {"links": 1, "files_unchanged": 6}),
+        (_type_changed, False, {"files_copied": 1, "removed": 2, "links": 3, "files_unchanged": 4}),
+    ],
+    ids=["deleted", "truncated", "chmod", "stray-delete", "partial-leftover", "same-size-mtime", "hardlink", "type"],
+)
+def test_resume_repairs_a_damaged_copy(
+    tmp_path: Path, run_module: RunModule, damage: Callable[[Path], None], delete: bool, expected: dict[str, int]
+) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    _copy(run_module, src, dst, ownership=True)
+    damage(dst)
+    os.utime(dst / "with space", ns=(1, 1))  # a directory time to put right, on every path
+
+    predicted = _copy(run_module, src, dst, check_mode=True, ownership=True, delete=delete)
+    result = _copy(run_module, src, dst, ownership=True, delete=delete)
+
+    assert result["changed"] is True
+    assert result["equal"] is True, result["differences"]
+    counts = {k: v for k, v in _counts(result).items() if v and k not in ("bytes_copied", "metadata_fixed")}
+    assert counts == {k: v for k, v in expected.items() if k != "metadata_fixed"}
+    assert result["copy"]["metadata_fixed"] >= expected.get("metadata_fixed", 0)
+    # the quick check predicted the same work (only a content check can find a same-size-same-mtime file)
+    assert predicted["changed"] is True
+    assert _counts(predicted) == _counts(result)
+    assert "equal" not in predicted  # there was work to do: no verification claimed
+    assert _manifest._build_manifest(str(src))["entries"] == _manifest._build_manifest(str(dst))["entries"]
+    assert _partials(dst) == []
+    assert _copy(run_module, src, dst, ownership=True, delete=delete)["changed"] is False
+
+
+def test_check_mode_writes_nothing_and_predicts(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    dest = tmp_path / "m.json"
+    predicted = _copy(run_module, src, dst, check_mode=True, dest=str(dest))
+    assert not dst.exists()
+    assert not dest.exists()
+    assert predicted["changed"] is True
+    assert "equal" not in predicted  # nothing to read back yet: no verification is claimed
+    real = _copy(run_module, src, dst, dest=str(dest))
+    assert _counts(predicted) == _counts(real)
+
+    _truncate(dst)
+    _stray(dst)
+    before = _state(dst)
+    predicted = _copy(run_module, src, dst, check_mode=True, delete=True)
+    assert _state(dst) == before
+    assert predicted["changed"] is True
+    assert predicted["copy"]["files_copied"] == 1
+    assert predicted["copy"]["removed"] == 3
+
+
+def test_without_delete_strays_stay_as_extra(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    _copy(run_module, src, dst)
+    _stray(dst)
+    assert _copy(run_module, src, dst)["copy"]["metadata_fixed"] == 2  # mtimes of the root and "with space", put back
+    result = _copy(run_module, src, dst)
+    assert result["changed"] is False
+    assert result["equal"] is False
+    assert result["difference_counts"] == {"missing": 0, "extra": 3, "changed": 0}
+    assert (dst / "with space" / "stray.tmp").read_text() == "left over"
+    with pytest.raises(ModuleFailed, match=r"differs from its copy .*3 extra"):
+        _copy(run_module, src, dst, fail_on_difference=True)
+
+
+def test_excluded_paths_are_neither_copied_nor_deleted(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "keep.log").write_text("mine")
+    result = _copy(run_module, src, dst, exclude=["*.log", "日本語"], delete=True)
+    assert result["equal"] is True, result["differences"]
+    assert (dst / "keep.log").read_text() == "mine"
+    assert not (dst / "日本語").exists()
+
+
+def test_failure_names_the_path_and_keeps_the_partial_file(
+    tmp_path: Path, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    real_stream = _manifest._stream
+
+    def half_then_fail(source: bytes, tmp: bytes, st: os.stat_result, *args: Any) -> str:
+        if source.endswith("写真.png".encode()):
+            with open(tmp, "wb") as handle:
+                handle.write(b"first megabyte")
+            raise OSError(28, "No space left on device")
+        return real_stream(source, tmp, st, *args)
+
+    monkeypatch.setattr(_manifest, "_stream", half_then_fail)
+    with pytest.raises(ModuleFailed, match=r"copy .*日本語/写真\.png: No space left on device"):
+        _copy(run_module, src, dst)
+    assert (dst / "日本語" / ".pidock-partial" / "写真.png").read_bytes() == b"first megabyte"
+    monkeypatch.setattr(_manifest, "_stream", real_stream)
+    resumed = _copy(run_module, src, dst)
+    assert resumed["equal"] is True
+    assert resumed["copy"]["removed"] == 1  # the leftover .pidock-partial; empty ones went with the failure
+    assert _partials(dst) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"copy_to": "/nonexistent/pidock/copy"}, "parent directory does not exist"),
+        ({"copy_to": "/etc/hostname"}, "not a directory"),
+        ({"copy_to": "/tmp", "compare_to": "/tmp"}, "mutually exclusive"),
+        ({"delete": True}, "delete needs copy_to"),
+        ({"copy_to": "/tmp/x", "checksum": False}, "needs checksum"),
+        ({"copy_to": "SRC/with space/inside"}, "overlap"),
+        ({"copy_to": "SRC/.."}, "overlap"),
+    ],
+)
+def test_errors(tmp_path: Path, run_module: RunModule, args: dict, message: str) -> None:
+    src = _tree(tmp_path / "src")
+    args = {k: v.replace("SRC", str(src)) if isinstance(v, str) else v for k, v in args.items()}
+    with pytest.raises(ModuleFailed, match=message):
+        run_module(tree_manifest.main, {"path": str(src), **args})
+
+
+def test_result_is_json(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    result = _copy(run_module, src, tmp_path / "dst", max_differences=1)
+    json.dumps(result)
+    assert set(result["copy"]) >= {"files_copied", "bytes_copied", "recopied", "copy_seconds", "verify_seconds"}

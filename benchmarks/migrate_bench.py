@@ -131,7 +131,9 @@ def main() -> None:
         on_host(
             "docker rm -f bench-raw-pg >/dev/null 2>&1 || true;"
             " docker run -d --name bench-raw-pg -e POSTGRES_PASSWORD=bench local/postgres:17-pgvector >/dev/null;"
-            " for i in $(seq 60); do docker exec bench-raw-pg pg_isready -q -h 127.0.0.1 && break; sleep 1; done"
+            " for i in $(seq 60); do docker exec bench-raw-pg pg_isready -q -h 127.0.0.1 && break; sleep 1; done;"
+            # The roles first, as pg_dumpall --globals-only would bring them (a setting names one).
+            " docker exec bench-raw-pg psql -qU postgres -c 'CREATE ROLE inventory'"
         )
         raw_db = timed_on_host(
             "set -o pipefail; runuser -u postgres -- pg_dump -Fc inventory_db"

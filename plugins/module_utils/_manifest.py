@@ -211,11 +211,25 @@ def _build_manifest(
     if not os.path.isdir(root):
         raise NotADirectoryError(f"{os.fsdecode(root)} is not a directory")
     scan = _scan(root, list(excludes), ownership=ownership, uid_map=uid_map, gid_map=gid_map)
-    if hash_files and scan.files:
-        digests = _hash_many([os.path.join(root, scan.raws[i]) for i in scan.files], jobs)
-        for index, digest in zip(scan.files, digests, strict=True):
-            scan.records[index]["sha256"] = digest
+    if hash_files:
+        _hash_scan(scan, jobs)
     return _finish(scan, ownership=ownership, hashed=hash_files)
+
+
+def _hash_scan(scan: _Scan, jobs: int, cache: dict[bytes, tuple[_StatKey, str]] | None = None) -> int:
+    """Fill in the SHA-256 of every file of ``scan``, from ``cache`` where its stat key matches; returns the reuses."""
+    todo: list[int] = []
+    for index in scan.files:
+        digest = _cached(cache, scan.raws[index], scan.stats[index])
+        if digest is None:
+            todo.append(index)
+        else:
+            scan.records[index]["sha256"] = digest
+    if todo:
+        digests = _hash_many([os.path.join(scan.root, scan.raws[i]) for i in todo], jobs)
+        for index, digest in zip(todo, digests, strict=True):
+            scan.records[index]["sha256"] = digest
+    return len(scan.files) - len(todo)
 
 
 def _dumps(manifest: dict[str, Any]) -> str:
@@ -317,6 +331,7 @@ class _CopyStats:
     removed: int = 0
     metadata_fixed: int = 0
     recopied: int = 0
+    hashes_reused: int = 0
     copy_seconds: float = 0.0
     verify_seconds: float = 0.0
 
@@ -347,6 +362,58 @@ def _same_kind(a: os.stat_result, b: os.stat_result) -> bool:
 def _quick_match(cur: os.stat_result, st: os.stat_result) -> bool:
     """rsync's quick check: a regular file of the same size and modification time (ns) is taken as current."""
     return stat.S_ISREG(cur.st_mode) and cur.st_size == st.st_size and cur.st_mtime_ns == st.st_mtime_ns
+
+
+_STATE_FORMAT = "pidock.tree_manifest.state/1"
+# What a regular file's SHA-256 is trusted by: size, mtime, ctime and inode. ctime changes on every
+# write, chmod, chown or rename of the inode and cannot be set from user space, so a file rewritten
+# with its size and mtime forged back still fails the match.
+_StatKey = tuple[int, int, int, int]
+
+
+def _stat_key(st: os.stat_result) -> _StatKey:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _load_state(path: str) -> tuple[dict[bytes, tuple[_StatKey, str]], dict[bytes, tuple[_StatKey, str]]]:
+    """The stat caches of an earlier verified copy (source, target): raw path -> (stat key, sha256).
+
+    A missing, unreadable or foreign file is an empty cache: everything is hashed, as without one.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}, {}
+    if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
+        return {}, {}
+
+    def side(name: str) -> dict[bytes, tuple[_StatKey, str]]:
+        out: dict[bytes, tuple[_StatKey, str]] = {}
+        for key, value in (data.get(name) or {}).items():
+            try:
+                size, mtime, ctime, ino, digest = value
+                out[base64.b64decode(key)] = ((int(size), int(mtime), int(ctime), int(ino)), str(digest))
+            except (TypeError, ValueError):
+                continue
+        return out
+
+    return side("source"), side("target")
+
+
+def _state_text(source: dict[bytes, tuple[_StatKey, str]], target: dict[bytes, tuple[_StatKey, str]]) -> str:
+    def side(cache: dict[bytes, tuple[_StatKey, str]]) -> dict[str, list[Any]]:
+        return {base64.b64encode(raw).decode("ascii"): [*key, digest] for raw, (key, digest) in sorted(cache.items())}
+
+    return json.dumps({"format": _STATE_FORMAT, "source": side(source), "target": side(target)}, sort_keys=True)
+
+
+def _cached(cache: dict[bytes, tuple[_StatKey, str]] | None, rel: bytes, st: os.stat_result) -> str | None:
+    """The cached SHA-256 of ``rel`` when its stat key still matches, else None."""
+    if not cache:
+        return None
+    hit = cache.get(rel)
+    return hit[1] if hit is not None and hit[0] == _stat_key(st) else None
 
 
 def _same_inode(a: os.stat_result, b: os.stat_result) -> bool:
@@ -436,6 +503,7 @@ class _TreeCopier:
         preserve_owner: bool | None = None,
         ignore: Iterable[str] = (),
         limit: int = 100,
+        state: str | None = None,
     ) -> None:
         self.source = os.fsencode(source)
         self.target = os.fsencode(target)
@@ -456,6 +524,10 @@ class _TreeCopier:
         self.partials: set[bytes] = set()  # .pidock-partial directories to remove at the end
         self.stale: set[bytes] = set()  # those of them left by an interrupted run
         self.quick: set[int] = set()  # files left alone by the quick check (size + mtime)
+        # Stat caches of the last verified copy (see state): hashes of files untouched since are reused.
+        self.state = state
+        self.src_cache, self.dst_cache = _load_state(state) if state else ({}, {})
+        self.state_text: str | None = None  # what to write to state once the copy is verified
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -583,15 +655,22 @@ class _TreeCopier:
         return True
 
     def _file_job(self, rel: bytes, st: os.stat_result, force: bool) -> tuple[str, str]:
-        """Copy one regular file (or only hash it when the quick check says the target is current)."""
+        """Copy one regular file (or only hash it when the quick check says the target is current).
+
+        A file the quick check keeps is not even read when the stat cache (state) vouches for its hash.
+        """
         src = self._src(rel)
         cur = None if force else self.existing.get(rel)
         if cur is not None and _quick_match(cur, st):
+            action = "fixed" if self._fix_meta(rel, st, cur) else "unchanged"
+            cached = _cached(self.src_cache, rel, st)
+            if cached is not None:
+                return cached, action + "+cached"
             try:
                 digest = _hash_file(src)
             except OSError as exc:
                 raise self._fail("read", src, exc) from exc
-            return digest, "fixed" if self._fix_meta(rel, st, cur) else "unchanged"
+            return digest, action
         if self.check:
             try:
                 return _hash_file(src), "copied"
@@ -622,8 +701,10 @@ class _TreeCopier:
                 outcomes = list(pool.map(job, order))
         else:
             outcomes = [job(i) for i in order]
-        for index, digest, action in outcomes:
+        for index, digest, outcome in outcomes:
             digests[index] = digest
+            action, _, cached = outcome.partition("+")
+            self.stats.hashes_reused += bool(cached)
             if action == "copied":
                 self.stats.files_copied += 1
                 self.stats.bytes_copied += scan.stats[index].st_size
@@ -820,7 +901,9 @@ class _TreeCopier:
 
     def _verify(self, scan: _Scan, source: dict[str, Any], groups: list[list[int]]) -> dict[str, Any]:
         """Read the copy back, compare; recopy quick-checked files whose content differs, and compare again."""
-        target = _build_manifest(self.target, ownership=self.ownership, excludes=self.patterns, jobs=self.jobs)
+        tscan = _scan(self.target, self.patterns, ownership=self.ownership, uid_map=None, gid_map=None)
+        self.stats.hashes_reused += _hash_scan(tscan, self.jobs, self.dst_cache)
+        target = _finish(tscan, ownership=self.ownership, hashed=True)
         comparison = _compare(source, target, limit=1 << 62)
         suspects = {
             _raw_of(d) for d in comparison["differences"] if d["kind"] == "changed" and "sha256" in d.get("fields", [])
@@ -828,7 +911,9 @@ class _TreeCopier:
         redo = [i for i in self.quick if scan.raws[i] in suspects]
         if not redo or self.check:
             self.stats.recopied = len(redo)
-            return _compare(source, target, ignore=self.ignore, limit=self.limit)
+            result = _compare(source, target, ignore=self.ignore, limit=self.limit)
+            self._remember(scan, tscan, result)
+            return result
         self.stats.recopied = len(redo)
         by_leader = {members[0]: members[1:] for members in groups}
         fresh: dict[bytes, str] = {}
@@ -850,4 +935,19 @@ class _TreeCopier:
             raw = _raw_of(entry)
             if raw in fresh:
                 entry["sha256"] = fresh[raw]
-        return _compare(source, target, ignore=self.ignore, limit=self.limit)
+        for index, raw in enumerate(tscan.raws):  # the recopied files are new inodes now
+            if raw in fresh:
+                tscan.stats[index] = os.lstat(self._dst(raw))
+                tscan.records[index]["sha256"] = fresh[raw]
+        result = _compare(source, target, ignore=self.ignore, limit=self.limit)
+        self._remember(scan, tscan, result)
+        return result
+
+    def _remember(self, scan: _Scan, tscan: _Scan, comparison: dict[str, Any]) -> None:
+        """Once the copy is verified equal, note what state will hold: each file's stat key and hash, both sides."""
+        if not self.state or self.check or not comparison["equal"]:
+            return
+        self.state_text = _state_text(
+            {scan.raws[i]: (_stat_key(scan.stats[i]), scan.records[i]["sha256"]) for i in scan.files},
+            {tscan.raws[i]: (_stat_key(tscan.stats[i]), tscan.records[i]["sha256"]) for i in tscan.files},
+        )

@@ -85,6 +85,17 @@ options:
       - On an error the module fails naming the path; partial files stay in C(.pidock-partial) for the next run.
       - Requires O(checksum=true).
     type: path
+  state:
+    description:
+      - With O(copy_to), a stat cache of the last verified copy, read before copying and rewritten (0600, atomically)
+        once the copy is verified equal.
+      - It holds, for every regular file of both trees, its size, mtime, ctime and inode with its SHA-256. A file
+        whose four values still match is not read again: its hash is taken from the cache. ctime changes with every
+        write, chmod, chown or rename of the file and cannot be set back, so a file changed since (even with its
+        size and mtime forged back) is hashed as usual. A second pass over a tree that barely changed, such as the
+        migration's delta after its presync, then reads only what changed.
+      - A missing or unreadable file is an empty cache. Never written in check mode or when the copy differs.
+    type: path
   delete:
     description: With O(copy_to), remove entries of the copy that are not in the source (excluded paths are kept).
     type: bool
@@ -253,7 +264,8 @@ copy:
     - What copy mode did to O(copy_to) (in check mode, would do). C(links) counts hardlinks and symlinks made,
       C(specials) FIFOs, sockets and devices made, C(removed) entries deleted (strays with O(delete), entries of
       another type, leftovers in C(.pidock-partial)), C(metadata_fixed) entries whose mode, owner or (directories)
-      times were corrected, C(files_unchanged) regular files left alone by the quick check or already linked.
+      times were corrected, C(files_unchanged) regular files left alone by the quick check or already linked,
+      C(hashes_reused) file hashes (source or copy) taken from O(state) instead of reading the file.
     - C(copy_seconds) covers reading the source, copying and syncing; C(verify_seconds) the read-back and compare.
   returned: when O(copy_to) is set
   type: dict
@@ -267,6 +279,7 @@ copy:
     removed: 0
     metadata_fixed: 0
     recopied: 0
+    hashes_reused: 0
     copy_seconds: 2.61
     verify_seconds: 0.52
 seconds:
@@ -290,6 +303,7 @@ def _argument_spec() -> dict[str, Any]:
         "dest": {"type": "path"},
         "compare_to": {"type": "path"},
         "copy_to": {"type": "path"},
+        "state": {"type": "path"},
         "delete": {"type": "bool", "default": False},
         "sync": {"type": "bool", "default": True},
         "ignore": {"type": "list", "elements": "str", "choices": _FIELD_CHOICES, "default": []},
@@ -354,6 +368,19 @@ def _write(module: AnsibleModule, dest: str, text: str, result: dict[str, Any]) 
     result["dest"] = dest
 
 
+def _write_private(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, mode 0600 (a cache: no fsync, it is rebuilt when lost)."""
+    fd, tmp = tempfile.mkstemp(prefix=".tree_manifest_state.", dir=os.path.dirname(path) or ".")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _copy(
     module: AnsibleModule, uid_map: dict[str, int], gid_map: dict[str, int], jobs: int, result: dict[str, Any]
 ) -> dict[str, Any]:
@@ -372,6 +399,7 @@ def _copy(
         check_mode=module.check_mode,
         ignore=params["ignore"],
         limit=params["max_differences"],
+        state=params["state"],
     )
     try:
         manifest, comparison = copier.run()
@@ -381,6 +409,11 @@ def _copy(
         )
     except OSError as exc:
         module.fail_json(msg=f"cannot read {params['path']}: {exc}", copy=asdict(copier.stats))
+    if copier.state_text is not None:
+        try:
+            _write_private(params["state"], copier.state_text)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write state {params['state']}: {exc}", copy=asdict(copier.stats))
     result["copy"] = asdict(copier.stats)
     result["changed"] = copier.stats.changes() > 0
     if comparison is not None:
@@ -396,6 +429,8 @@ def main() -> None:
         mutually_exclusive=[("compare_to", "copy_to")],
     )
     params = module.params
+    if params["state"] and not params["copy_to"]:
+        module.fail_json(msg="state needs copy_to")
     if params["delete"] and not params["copy_to"]:
         module.fail_json(msg="delete needs copy_to")
     if params["copy_to"] and not params["checksum"]:

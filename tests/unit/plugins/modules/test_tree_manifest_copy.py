@@ -66,7 +66,7 @@ def _state(root: Path) -> dict[bytes, tuple]:
 
 
 def _counts(result: dict[str, Any]) -> dict[str, int]:
-    return {k: v for k, v in result["copy"].items() if not k.endswith("_seconds")}
+    return {k: v for k, v in result["copy"].items() if not k.endswith("_seconds") and k != "hashes_reused"}
 
 
 def _partials(root: Path) -> list[str]:
@@ -332,6 +332,105 @@ def test_errors(tmp_path: Path, run_module: RunModule, args: dict, message: str)
     args = {k: v.replace("SRC", str(src)) if isinstance(v, str) else v for k, v in args.items()}
     with pytest.raises(ModuleFailed, match=message):
         run_module(tree_manifest.main, {"path": str(src), **args})
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record every file the module hashes by reading it from then on."""
+    read: list[bytes] = []
+    real = _manifest._hash_file
+
+    def counting(path: str | bytes, *args: Any, **kwargs: Any) -> str:
+        read.append(os.fsencode(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(_manifest, "_hash_file", counting)
+    return read
+
+
+def test_state_reuses_hashes_of_untouched_files(
+    tmp_path: Path, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    state = tmp_path / "tree.state.json"
+    first = _copy(run_module, src, dst, ownership=True, state=str(state))
+    assert first["equal"] is True
+    assert first["copy"]["hashes_reused"] == 0
+    assert state.stat().st_mode & 0o777 == 0o600
+    files = first["counts"]["file"]
+
+    read = _count_reads(monkeypatch)
+    again = _copy(run_module, src, dst, ownership=True, state=str(state))
+    assert again["changed"] is False
+    assert again["equal"] is True
+    # every file of both trees vouched for by the cache: nothing was read
+    assert read == []
+    assert again["copy"]["hashes_reused"] >= files
+    assert again["digest"] == first["digest"]
+
+
+def test_state_does_not_hide_a_copy_changed_behind_forged_size_and_mtime(
+    tmp_path: Path, run_module: RunModule
+) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    state = tmp_path / "tree.state.json"
+    _copy(run_module, src, dst, state=str(state))
+    _same_size_same_mtime(dst)  # ctime moves: the cache no longer vouches for it
+
+    result = _copy(run_module, src, dst, state=str(state))
+    assert result["equal"] is True, result["differences"]
+    assert result["copy"]["recopied"] == 1
+    assert _manifest._build_manifest(str(src))["entries"] == _manifest._build_manifest(str(dst))["entries"]
+
+
+def test_state_rehashes_a_changed_source(
+    tmp_path: Path, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    state = tmp_path / "tree.state.json"
+    first = _copy(run_module, src, dst, state=str(state))
+    with open(src / "locked" / "inner", "ab") as handle:
+        handle.write(b"more\n")
+
+    read = _count_reads(monkeypatch)
+    result = _copy(run_module, src, dst, state=str(state))
+    assert result["equal"] is True
+    assert result["copy"]["files_copied"] == 1
+    assert result["digest"] != first["digest"]
+    # the changed file was hashed while copied; only its copy was read back
+    assert read == [os.fsencode(dst / "locked" / "inner")]
+
+
+def test_state_is_kept_when_the_copy_differs(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    state = tmp_path / "tree.state.json"
+    _copy(run_module, src, dst, state=str(state))
+    before = state.read_bytes()
+    (dst / "stray.txt").write_text("stray")
+
+    result = _copy(run_module, src, dst, state=str(state))
+    assert result["equal"] is False
+    assert state.read_bytes() == before
+
+
+def test_damaged_or_foreign_state_is_an_empty_cache(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    state = tmp_path / "tree.state.json"
+    state.write_text('{"format": "something else"}')
+    result = _copy(run_module, src, dst, state=str(state))
+    assert result["equal"] is True
+    assert result["copy"]["hashes_reused"] == 0
+    assert json.loads(state.read_text())["format"] == "pidock.tree_manifest.state/1"
+
+
+def test_state_needs_copy_to(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    with pytest.raises(ModuleFailed, match="state needs copy_to"):
+        run_module(tree_manifest.main, {"path": str(src), "state": str(tmp_path / "s.json")})
 
 
 def test_result_is_json(tmp_path: Path, run_module: RunModule) -> None:

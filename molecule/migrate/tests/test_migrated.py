@@ -38,6 +38,18 @@ def test_ledger_has_every_phase_verified(host):
     assert 0 < downtime < 900
 
 
+def test_release_was_staged_before_the_freeze(host):
+    ledger = json.loads(host.file(_LEDGER).content_string)
+    log = host.file("/opt/pidock/stacks/inventory/audit.log").content_string
+    audit = [json.loads(line) for line in log.splitlines()]
+    staged = [entry for entry in audit if entry["action"] == "stage"]
+    deployed = [entry for entry in audit if entry["action"] == "deploy"]
+    assert staged and deployed, audit
+    assert staged[0]["release"] == deployed[0]["release"]
+    # Both stamps are UTC ISO 8601; the audit's has whole seconds.
+    assert staged[0]["time"] <= ledger["phases"]["freeze"]["started"][:19] + "Z" <= deployed[0]["time"]
+
+
 @pytest.mark.parametrize("unit", ["inventory", "nginx", "postgresql", "postgresql@17-main"])
 def test_bare_metal_units_are_stopped_and_disabled_not_removed(host, unit):
     svc = host.service(unit)

@@ -13,7 +13,9 @@ same host:
             extensions first, pg_restore -j, ANALYZE) against a raw
             `pg_dump -Fc | pg_restore` into the same image, with pg_dump's default
             compression and with the role's                       target: <= 1.2x raw
-  downtime  freeze -> cutover verified, from the ledger          target: <= 60 s
+  downtime  freeze -> the stack serves (its health gate passed through the front door),
+            from the ledger                                      target: <= 60 s
+            (and freeze -> cutover verified, which adds the checks of the served certificate)
 
     PYTHONPATH=collections .venv/bin/python benchmarks/migrate_bench.py [--items 50000]
         [--ballast-mb 1024] [--keep]
@@ -169,7 +171,11 @@ def main() -> None:
               f" -> {db / raw_db:.2f}x / {db / raw_db_zstd:.2f}x raw time (target <= 1.2x)")
         for name in ("freeze", "dump", "restore", "delta", "verify", "cutover"):
             print(f"  phase {name}: {phase_seconds(phases[name]):.1f} s")
-        print(f"downtime freeze -> cutover verified: {downtime} s (target <= 60 s); playbook wall {wall:.0f} s")
+        fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+        until_verified = (datetime.strptime(phases["cutover"]["verified"], fmt)
+                          - datetime.strptime(phases["freeze"]["started"], fmt)).total_seconds()
+        print(f"downtime freeze -> stack serving: {downtime} s (target <= 60 s); freeze -> cutover verified"
+              f" {until_verified:.1f} s; playbook wall {wall:.0f} s")
     finally:
         if not args.keep:
             sh(sys.executable, str(ROOT / "scripts/testhost.py"), "remove", HOST, check=False)

@@ -33,7 +33,7 @@ def test_ledger_has_every_phase_verified(host):
     assert {p: ledger["phases"][p]["status"] for p in _PHASES} == dict.fromkeys(_PHASES, "verified")
     assert host.file(_LEDGER).mode == 0o600
     downtime = ledger["phases"]["cutover"]["downtime_seconds"]
-    print(f"downtime freeze -> cutover verified: {downtime} s")
+    print(f"downtime freeze -> stack serving: {downtime} s")
     # The benchmark measures downtime against its target; here only a sanity bound (busy CI machine).
     assert 0 < downtime < 900
 

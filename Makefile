@@ -7,6 +7,8 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 STAGE := $(CURDIR)/scripts/stage.sh
 SCENARIOS ?=
+# make test warns past this many seconds (the suite's budget on a fresh machine).
+TEST_BUDGET_S ?= 2700
 
 .PHONY: help setup venv engine images lint unit molecule test build docs clean-cache demo demo-clean
 
@@ -56,11 +58,16 @@ build: venv
 # the target fails if any stage failed.
 test:
 	@rm -f .cache/timings.txt; mkdir -p .cache
-	@rc=0; \
+	@rc=0; t0=$$(date +%s); \
 	for stage in setup lint unit build molecule; do \
 	  $(STAGE) $$stage $(MAKE) --no-print-directory $$stage || rc=1; \
 	done; \
+	total=$$(( $$(date +%s) - t0 )); \
 	echo; echo "== stage timings (seconds) =="; cat .cache/timings.txt; \
+	printf '%-28s %6ss  (%dm%02ds)\n' total "$$total" $$((total / 60)) $$((total % 60)); \
+	if [ "$$total" -gt $(TEST_BUDGET_S) ]; then \
+	  echo "WARNING: make test took $$((total / 60)) min, over the $$(( $(TEST_BUDGET_S) / 60 ))-minute budget (CI's hard limit is 90)"; \
+	fi; \
 	ok=$$(grep -c ' ok$$' .cache/timings.txt || true); bad=$$(grep -c FAILED .cache/timings.txt || true); \
 	echo "stages: $$ok passed, $$bad failed"; \
 	exit $$rc

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Run every Molecule scenario (or those named as arguments) one after another, each with
-# `molecule test` (which destroys its hosts at the end, pass or fail), and print a timing table.
-# Exits non-zero when any scenario failed; all scenarios run regardless.
+# Run every Molecule scenario (or those named as arguments) with `molecule test`, which destroys
+# its hosts at the end, pass or fail; print a timing table and the closing line
+# `scenarios: N passed, M failed`. All scenarios run regardless; exits non-zero when any failed.
+#
+# PIDOCK_MOLECULE_JOBS (default 2) scenarios run at once. Scenarios are independent: every host
+# container, network and volume name is the scenario's own, and nothing is published on the
+# controller. Each scenario's output goes to .cache/molecule/<scenario>.log; with one job it is
+# also streamed to the terminal. The log tail of each failed scenario is printed at the end.
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -10,6 +15,20 @@ export PATH="${PIDOCK_ROOT}/.venv/bin:${PATH}"
 # Plain output in logs (CI reads them as text).
 if [ ! -t 1 ]; then export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0; fi
 
+jobs_max="${PIDOCK_MOLECULE_JOBS:-2}"
+[[ "$jobs_max" =~ ^[1-9][0-9]*$ ]] || die "PIDOCK_MOLECULE_JOBS must be a positive integer, got '${jobs_max}'"
+tail_lines="${PIDOCK_MOLECULE_TAIL:-120}"
+logdir="${PIDOCK_ROOT}/.cache/molecule"
+mkdir -p "$logdir"
+
+# Seconds each scenario took in the last measured run (clean clone, quiet machine). Only the
+# order matters: longest first, so the lanes end close together. A scenario missing here is
+# assumed long and starts early.
+declare -A expected=(
+  [fleet]=420 [compose_deploy]=290 [migrate]=270 [tls_modes]=200 [examples]=150 [docker_pi]=140
+  [docker_arm64]=140 [docker_upstream]=100 [tls_acme]=95 [docker_distro]=90 [testground]=80
+)
+
 if [ "$#" -gt 0 ]; then
   scenarios=("$@")
 else
@@ -17,30 +36,71 @@ else
     | xargs -n1 basename | grep -v '^_' | sort)
 fi
 [ "${#scenarios[@]}" -gt 0 ] || die "no molecule scenarios found"
-
-declare -A took result
-failed=0
 for s in "${scenarios[@]}"; do
-  start=$(date +%s)
-  log "molecule test -s $s"
-  if molecule test -s "$s"; then result[$s]=passed; else result[$s]=FAILED; failed=1; fi
-  # Belt and braces: nothing of a scenario survives it, even if destroy itself failed.
+  [ -f "molecule/${s}/molecule.yml" ] || die "no such scenario: ${s}"
+done
+mapfile -t queue < <(for s in "${scenarios[@]}"; do printf '%s %s\n' "${expected[$s]:-9999}" "$s"; done \
+  | sort -k1,1nr -k2 | cut -d' ' -f2)
+
+run_one() {
+  # run_one SCENARIO: molecule test, then remove anything of the scenario that survived destroy.
+  local s="$1" rc=0 ids
+  if [ "$jobs_max" = 1 ]; then
+    molecule test -s "$s" 2>&1 | tee "${logdir}/${s}.log"
+    rc=${PIPESTATUS[0]}
+  else
+    molecule test -s "$s" >"${logdir}/${s}.log" 2>&1 || rc=$?
+  fi
   ids=$(docker ps -aq --filter "label=pidock.scenario=$s")
   if [ -n "$ids" ]; then
     log "removing leftover containers of $s"
     # shellcheck disable=SC2086
     docker rm -f -v $ids >/dev/null 2>&1 || true
   fi
-  took[$s]=$(( $(date +%s) - start ))
-done
+  return "$rc"
+}
 
+declare -A took result started pid_of
+running=()
+suite_start=$(date +%s)
+next=0
+while [ "$next" -lt "${#queue[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
+  while [ "$next" -lt "${#queue[@]}" ] && [ "${#running[@]}" -lt "$jobs_max" ]; do
+    s="${queue[$next]}"; next=$((next + 1))
+    log "start molecule test -s $s (log: .cache/molecule/${s}.log)"
+    started[$s]=$(date +%s)
+    run_one "$s" &
+    pid_of[$s]=$!
+    running+=("$s")
+  done
+  # Wait for any one lane to finish; -p names it, $? is its status.
+  done_pid=""
+  wait -n -p done_pid; rc=$?
+  still=()
+  for s in "${running[@]}"; do
+    if [ "${pid_of[$s]}" != "$done_pid" ]; then still+=("$s"); continue; fi
+    if [ "$rc" = 0 ]; then result[$s]=passed; else result[$s]=FAILED; fi
+    took[$s]=$(( $(date +%s) - started[$s] ))
+    log "${result[$s]}: $s in ${took[$s]} s"
+  done
+  running=("${still[@]+"${still[@]}"}")
+done
+wall=$(( $(date +%s) - suite_start ))
+
+npass=0; nfail=0; sum=0
+for s in "${queue[@]}"; do
+  sum=$((sum + took[$s]))
+  if [ "${result[$s]}" = passed ]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
+done
+for s in "${queue[@]}"; do
+  [ "${result[$s]}" = passed ] && continue
+  printf '\n----- %s FAILED: last %s lines of .cache/molecule/%s.log -----\n' "$s" "$tail_lines" "$s"
+  tail -n "$tail_lines" "${logdir}/${s}.log"
+done
 printf '\n%-24s %8s  %s\n' scenario seconds result
 for s in "${scenarios[@]}"; do
   printf '%-24s %8s  %s\n' "$s" "${took[$s]}" "${result[$s]}"
 done
-npass=0; nfail=0
-for s in "${scenarios[@]}"; do
-  if [ "${result[$s]}" = passed ]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
-done
+printf '%-24s %8s  (%s at a time; the scenarios alone add up to %s s)\n' "wall" "$wall" "$jobs_max" "$sum"
 echo "scenarios: ${npass} passed, ${nfail} failed"
-exit "$failed"
+[ "$nfail" = 0 ]

@@ -39,7 +39,6 @@ def _env() -> dict[str, str]:
     project = str(SCENARIO.parent.parent)
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{project}/collections")
     env.setdefault("ANSIBLE_ROLES_PATH", f"{project}/roles")
-    env["ANSIBLE_PIPELINING"] = "true"
     env["ANSIBLE_FORCE_COLOR"] = "false"
     env["ANSIBLE_NOCOLOR"] = "true"
     return env

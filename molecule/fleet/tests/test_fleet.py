@@ -37,7 +37,7 @@ def play(playbook: str, *extra: str, expect_rc: int = 0) -> tuple[str, float]:
     """Run one of the collection's playbooks against the fleet; return its output and wall time."""
     env = dict(os.environ)
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{PROJECT}/collections")
-    env.update(ANSIBLE_PIPELINING="true", ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true")
+    env.update(ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true")
     cmd = ["ansible-playbook", "-i", _inventory(), str(PROJECT / "playbooks" / playbook), *extra]
     start = time.monotonic()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)

@@ -46,7 +46,7 @@ def markdown(text: str) -> str:
         if kind == "U":
             return f"<{arg}>"
         if kind == "L":
-            label, _, url = arg.rpartition(",")
+            label, _comma, url = arg.rpartition(",")
             return f"[{label.strip()}]({url.strip()})"
         if kind == "P":
             return "`" + arg.split("#", 1)[0] + "`"

@@ -20,14 +20,28 @@ ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "pidock.stack."
 
 
+def _collections_path() -> Path:
+    """Where pidock.stack resolves: the real ansible_collections parent when the checkout already
+    sits at .../ansible_collections/pidock/stack (ansible-doc does not find roles through the
+    collections/ symlink then), otherwise the checkout's collections/ symlink."""
+    if ROOT.parent.name == "pidock" and ROOT.parent.parent.name == "ansible_collections":
+        return ROOT.parents[2]
+    return ROOT / "collections"
+
+
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(_collections_path()),
+        ANSIBLE_NOCOLOR="1",
+    )
     return subprocess.run(["ansible-doc", *argv], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 
 def _filters() -> list[str]:
     """Filter names straight from the FilterModule classes (imported from the checkout)."""
-    sys.path.insert(0, str(ROOT / "collections"))
+    sys.path.insert(0, str(_collections_path()))
     import importlib
 
     names: list[str] = []

@@ -14,12 +14,13 @@ TEST_BUDGET_S ?= 2700
 
 help:
 	@echo "make setup     venv + Docker engine + base and sample images (cached)"
-	@echo "make lint      yamllint, ansible-lint (production profile), ruff"
+	@echo "make lint      yamllint, ansible-lint, ruff, ansible-doc, changelog fragments, antsibull-docs,"
+	@echo "              ansible-test sanity and galaxy-importer on the built tarball"
 	@echo "make unit      pytest tests/unit"
 	@echo "make molecule  every Molecule scenario (SCENARIOS='a b' for some)"
 	@echo "make test      all of the above, with per-stage timings"
 	@echo "make build     ansible-galaxy collection build"
-	@echo "make docs      regenerate README variable tables from argument_specs"
+	@echo "make docs      regenerate the roles' README reference from argument_specs"
 	@echo "make demo      deploy the Inventory stack to a local Pi-like host 'pi' (https://127.0.0.1:8443/)"
 	@echo "make demo-clean  remove the demo host and its volumes"
 
@@ -40,6 +41,10 @@ lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
 	ruff check .
+	python scripts/role_docs.py --check
+	python scripts/doc_check.py
+	antsibull-changelog lint
+	scripts/collection-lint.sh
 
 unit: venv
 	@# pytest exits 5 when it collects nothing; an empty tests/unit is not a failure.

@@ -13,7 +13,7 @@ description:
   - Docker publishes C(debian), C(raspbian) and C(ubuntu) repositories. Raspberry Pi OS with a
     32-bit userland (dpkg architecture C(armhf)) must use C(raspbian); 64-bit Raspberry Pi OS uses
     C(debian).
-  - The package architecture is the userland's (C(dpkg --print-architecture)), never the kernel's:
+  - The package architecture is the userland's (C(dpkg --print-architecture)), never the kernel's;
     a 64-bit kernel with a 32-bit userland is common on Pis.
   - ARMv6 CPUs (Pi Zero / Pi 1, C(armel) userland or C(armv6l) machine) are refused with a reason.
 positional: _input

@@ -703,7 +703,7 @@ class _TreeCopier:
             outcomes = [job(i) for i in order]
         for index, digest, outcome in outcomes:
             digests[index] = digest
-            action, _, cached = outcome.partition("+")
+            action, _plus, cached = outcome.partition("+")
             self.stats.hashes_reused += bool(cached)
             if action == "copied":
                 self.stats.files_copied += 1

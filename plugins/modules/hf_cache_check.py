@@ -4,12 +4,6 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._hf_cache import _check_cache
-
 DOCUMENTATION = r"""
 ---
 module: hf_cache_check
@@ -26,7 +20,7 @@ description:
     SHA-1 (C(sha1("blob <size>\\0" + content))) for 40-hex names (small files).
   - Read-only; unreferenced blobs, C(.incomplete) downloads and repositories without refs are warnings.
 author:
-  - pidock.stack maintainers
+  - pidock.stack maintainers (@pidock)
 options:
   path:
     description: C(HF_HOME) or C(HF_HOME/hub) (the C(hub) subdirectory is used when present).
@@ -52,6 +46,8 @@ options:
     description: Fail when any repository has an error.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -141,6 +137,12 @@ repos:
       errors: []
       warnings: []
 """
+
+import os
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils._hf_cache import _check_cache
 
 
 def main() -> None:

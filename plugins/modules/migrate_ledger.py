@@ -4,14 +4,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from datetime import datetime, timezone
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 ---
 module: migrate_ledger
@@ -25,7 +17,7 @@ description:
     directory, fsync, rename), mode C(0600), so a phase boundary costs one round trip to the host.
   - Without O(phase) and O(clear) the ledger is only read.
 author:
-  - pidock.stack maintainers
+  - pidock.stack maintainers (@pidock)
 options:
   path:
     description: The ledger file. A missing file reads as an empty ledger; its directory must exist to write.
@@ -56,10 +48,12 @@ options:
     description: Top-level list that O(note) is appended to.
     type: str
     default: rollbacks
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    details: Nothing is written; RV(changed) and RV(ledger) show what would be.
+    details: Nothing is written; C(changed) and RV(ledger) show what would be.
   diff_mode:
     support: full
     details: Shows the ledger text before and after.
@@ -100,6 +94,14 @@ cleared:
   type: list
   elements: str
 """
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
 
 _FORMAT = 1
 
@@ -178,7 +180,7 @@ def main() -> None:
             "entry": {"type": "dict"},
             "clear": {"type": "list", "elements": "str", "default": []},
             "note": {"type": "dict"},
-            "note_key": {"type": "str", "default": "rollbacks"},
+            "note_key": {"type": "str", "default": "rollbacks", "no_log": False},
         },
         required_together=[("phase", "entry")],
         supports_check_mode=True,

@@ -5,39 +5,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
-import time
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._release import (
-    AUDIT_FILE,
-    LOCK_FILE,
-    ReleaseError,
-    activate,
-    audit_entry,
-    build_metadata,
-    check_file_name,
-    config_hash_of,
-    current_release,
-    describe_holder,
-    list_releases,
-    lock_decision,
-    plan_prune,
-    previous_release,
-    read_history,
-    read_json,
-    read_release,
-    release_id_for,
-    release_path,
-    remove_release,
-    try_create_lock,
-    with_outcome,
-    write_json_atomic,
-    write_release,
-)
-
 DOCUMENTATION = r"""
 ---
 module: release
@@ -116,7 +83,7 @@ options:
     description: Outcome to record (V(set_outcome)).
     type: str
     choices: [pending, success, failed, rolled_back]
-  message:
+  note:
     description: Free text stored with the outcome or the activation.
     type: str
     default: ""
@@ -147,6 +114,8 @@ options:
     description: The audit record (V(audit)); C(time) is added.
     type: dict
     default: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -154,8 +123,10 @@ attributes:
   diff_mode:
     support: partial
     details: V(activate) and V(set_outcome) return before/after.
+  platform:
+    platforms: posix
 author:
-  - pidock.stack maintainers
+  - pidock.stack maintainers (@pidock)
 """
 
 EXAMPLES = r"""
@@ -239,6 +210,38 @@ holder:
   type: dict
 """
 
+import os
+import stat
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils._release import (
+    AUDIT_FILE,
+    LOCK_FILE,
+    ReleaseError,
+    activate,
+    audit_entry,
+    build_metadata,
+    check_file_name,
+    config_hash_of,
+    current_release,
+    describe_holder,
+    list_releases,
+    lock_decision,
+    plan_prune,
+    previous_release,
+    read_history,
+    read_json,
+    read_release,
+    release_id_for,
+    release_path,
+    remove_release,
+    try_create_lock,
+    with_outcome,
+    write_json_atomic,
+    write_release,
+)
 
 _SECRET_SUFFIXES = (".env", ".key")
 
@@ -330,7 +333,7 @@ def op_activate(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
     before = current_release(root)
     changed = before != release_id
     if changed and not module.check_mode:
-        activate(root, release_id, now, module.params["message"])
+        activate(root, release_id, now, module.params["note"])
     return {
         "changed": changed,
         "release_id": release_id,
@@ -345,8 +348,8 @@ def op_set_outcome(module: AnsibleModule, root: str, now: float) -> dict[str, An
     if not outcome:
         raise ReleaseError("outcome is required for set_outcome")
     meta = read_release(root, release_id) or {}
-    changed = meta.get("outcome") != outcome or meta.get("outcome_message", "") != module.params["message"]
-    updated = with_outcome(meta, outcome, module.params["message"], now) if changed else meta
+    changed = meta.get("outcome") != outcome or meta.get("outcome_message", "") != module.params["note"]
+    updated = with_outcome(meta, outcome, module.params["note"], now) if changed else meta
     if changed and not module.check_mode:
         write_json_atomic(os.path.join(release_path(root, release_id), "release.json"), updated)
     return {
@@ -486,7 +489,7 @@ def main() -> None:
             "extra": {"type": "dict", "default": {}},
             "release_id": {"type": "str"},
             "outcome": {"type": "str", "choices": ["pending", "success", "failed", "rolled_back"]},
-            "message": {"type": "str", "default": ""},
+            "note": {"type": "str", "default": ""},
             "keep": {"type": "int", "default": 5},
             "owner": {"type": "str", "default": "ansible"},
             "host": {"type": "str", "default": ""},

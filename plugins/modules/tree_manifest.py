@@ -4,24 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-import time
-from dataclasses import asdict
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
-    _build_manifest,
-    _compare,
-    _CopyError,
-    _dumps,
-    _load,
-    _TreeCopier,
-)
-
 DOCUMENTATION = r"""
 ---
 module: tree_manifest
@@ -40,7 +22,7 @@ description:
     verifies the copy by reading it back and comparing it with the source manifest (see O(copy_to)).
   - Read-only on O(path). Without O(copy_to) the only file ever written is O(dest).
 author:
-  - pidock.stack maintainers
+  - pidock.stack maintainers (@pidock)
 options:
   path:
     description: Root of the tree to describe.
@@ -79,7 +61,7 @@ options:
         FIFOs, sockets and devices are recreated with C(mknod); directory modes, owners and times are applied after
         their contents. Owners (mapped) are set only when running as root, as C(tar) and C(rsync -a) do.
       - A file kept by the quick check whose read-back hash differs from the source is copied again and verified
-        once more (RV(copy.recopied)).
+        once more (C(recopied) in RV(copy)).
       - Entries of the copy that are not in the source stay (and are C(extra) differences) unless O(delete) is set;
         entries whose type differs from the source's are replaced.
       - On an error the module fails naming the path; partial files stay in C(.pidock-partial) for the next run.
@@ -90,7 +72,7 @@ options:
       - With O(copy_to), a stat cache of the last verified copy, read before copying and rewritten (0600, atomically)
         once the copy is verified equal.
       - It holds, for every regular file of both trees, its size, mtime, ctime and inode with its SHA-256. A file
-        whose four values still match is not read again: its hash is taken from the cache. ctime changes with every
+        whose four values still match is not read again; its hash is taken from the cache. ctime changes with every
         write, chmod, chown or rename of the file and cannot be set back, so a file changed since (even with its
         size and mtime forged back) is hashed as usual. A second pass over a tree that barely changed, such as the
         migration's delta after its presync, then reads only what changed.
@@ -154,15 +136,16 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details:
-      - The tree is read and compared as usual; O(dest) is not written, RV(changed) predicts whether it would be.
-      - With O(copy_to) nothing is written there either; the quick check predicts RV(copy) and RV(changed). The copy
+      - The tree is read and compared as usual; O(dest) is not written, C(changed) predicts whether it would be.
+      - With O(copy_to) nothing is written there either; the quick check predicts RV(copy) and C(changed). The copy
         is read back and compared (RV(equal) and the differences returned) only when nothing would be copied,
         linked, created, removed or fixed; otherwise those values are not returned, and only the files kept by the
-        quick check are hashed to predict RV(copy.recopied).
+        quick check are hashed to predict C(recopied) in RV(copy).
   diff_mode:
     support: full
     details: Shows the old and new manifest text of O(dest).
@@ -293,6 +276,23 @@ manifest:
   elements: dict
 """
 
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
+    _build_manifest,
+    _compare,
+    _CopyError,
+    _dumps,
+    _load,
+    _TreeCopier,
+)
 
 _FIELD_CHOICES = ["type", "size", "sha256", "target", "mode", "uid", "gid", "link"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOKS = ["provision", "deploy", "rollback", "migrate", "migrate-rollback", "site"]
+PLAYBOOKS = ["provision", "deploy", "rollback", "migrate", "migrate_rollback", "site"]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
 pytestmark = pytest.mark.skipif(

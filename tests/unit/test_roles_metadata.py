@@ -4,11 +4,14 @@
   same default (so `ansible-doc`/README and the role's behaviour cannot drift);
 - every spec option with a default is in defaults/main.yml;
 - every public variable carries the role prefix and a description;
-- README.md's generated tables are current (scripts/role_docs.py --check).
+- every role has a README.md whose generated reference is current (scripts/role_docs.py --check),
+  with no Ansible markup left in it;
+- every role's min_ansible_version is the lower bound of meta/runtime.yml's requires_ansible.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +75,24 @@ def test_public_variables_are_prefixed_and_described(role: str) -> None:
 @pytest.mark.skipif(not ROLES, reason="no roles yet")
 def test_readme_tables_match_argument_specs() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "role_docs.py"), "--check"], capture_output=True, text=True
+        [sys.executable, str(ROOT / "scripts" / "role_docs.py"), "--check"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_readme_has_no_ansible_markup(role: str) -> None:
+    text = (ROOT / "roles" / role / "README.md").read_text(encoding="utf-8")
+    leaks = re.findall(r"\b(?:RV|[CIBMOPVEUL])\([^)]*\)", text)
+    assert not leaks, f"roles/{role}/README.md: ansible-doc markup left: {leaks[:5]}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_min_ansible_version_matches_runtime(role: str) -> None:
+    requires = _yaml(ROOT / "meta" / "runtime.yml")["requires_ansible"]
+    lower = re.search(r">=\s*(\d+\.\d+)", requires)
+    assert lower, requires
+    meta = _yaml(ROOT / "roles" / role / "meta" / "main.yml")["galaxy_info"]
+    assert str(meta["min_ansible_version"]) == lower.group(1), (
+        f"roles/{role}: min_ansible_version {meta['min_ansible_version']} but meta/runtime.yml says {requires}"
+    )

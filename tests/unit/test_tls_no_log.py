@@ -44,11 +44,11 @@ def _handles_keys(task: dict[str, Any]) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("where", "task"), _all_tasks(), ids=[w for w, _ in _all_tasks()])
+@pytest.mark.parametrize(("where", "task"), _all_tasks(), ids=[w for w, _task in _all_tasks()])
 def test_key_material_is_never_logged(where: str, task: dict[str, Any]) -> None:
     if _handles_keys(task):
         assert task.get("no_log") is True, f"{where} handles key material without no_log"
 
 
 def test_the_scan_sees_the_key_tasks() -> None:
-    assert sum(_handles_keys(task) for _, task in _all_tasks()) >= 10
+    assert sum(_handles_keys(task) for _where, task in _all_tasks()) >= 10

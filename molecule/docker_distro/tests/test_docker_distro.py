@@ -125,3 +125,16 @@ def test_debian_12_says_compose_v2_cannot_be_had(host):
     assert "Compose v2 cannot be had from Debian 12 packages" in result["msg"], result["msg"]
     assert "docker_compose_required: false" in result["msg"]
     assert result["same"], "the role must stop before touching daemon.json"
+
+
+def test_role_installed_the_python_libraries_docker_modules_need(host):
+    # The base image (debootstrap minbase) has no python3-requests: dpkg's log shows this host
+    # installed it, i.e. the role did.
+    assert host.package("python3-requests").is_installed
+    assert "install python3-requests" in host.file("/var/log/dpkg.log").content_string
+    assert host.run("python3 -c 'import requests'").rc == 0
+
+
+def test_community_docker_api_modules_work_on_the_host(host):
+    info = json.loads(host.file("/root/docker_host_info.json").content_string)
+    assert info["ServerVersion"] == docker_info(host)["ServerVersion"]

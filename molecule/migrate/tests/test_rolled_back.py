@@ -1,4 +1,4 @@
-"""After migrate-rollback and the faults: the bare metal serves again, its data identical to what
+"""After migrate_rollback and the faults: the bare metal serves again, its data identical to what
 the stack held; the stack is down; the failed restore stopped before cutover."""
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def _meta(release_id: str, epoch: float, images: dict | None = None) -> dict:
 )
 def test_plan_prune_keeps_newest_and_protected(keep, protected, kept, removed) -> None:
     releases = [_meta(f"r{i}", i) for i in range(1, 6)]
-    got_kept, got_removed, _, _ = r.plan_prune(releases, keep, protected)
+    got_kept, got_removed, _needed, _unneeded = r.plan_prune(releases, keep, protected)
     assert got_kept == kept
     assert got_removed == removed
 
@@ -79,7 +79,7 @@ def test_plan_prune_never_frees_an_image_a_kept_release_needs() -> None:
         _meta("r2", 2, {"app": {"id": "sha256:mid"}, "db": {"id": "sha256:db"}}),
         _meta("r3", 3, {"app": {"id": "sha256:new"}, "db": {"id": "sha256:db"}}),
     ]
-    _, removed, needed, unneeded = r.plan_prune(releases, 1, ["r2"])
+    _kept, removed, needed, unneeded = r.plan_prune(releases, 1, ["r2"])
     assert removed == ["r1"]
     assert needed == ["sha256:db", "sha256:mid", "sha256:new"]
     assert unneeded == ["sha256:old"]

@@ -63,7 +63,7 @@ def test_sound_cache_is_ok(home: Path, run_module: RunModule) -> None:
     assert repo["refs"] == {"main": _COMMIT}
     assert repo["files"] == 3
     assert repo["blobs"] == 3
-    assert repo["bytes"] == sum(len(d) for d, _ in _FILES.values())
+    assert repo["bytes"] == sum(len(d) for d, _lfs in _FILES.values())
     assert repo["errors"] == [] and repo["warnings"] == []
 
 

@@ -114,13 +114,13 @@ def test_bad_requests_fail_with_a_message(run_module, tmp_path, args, message) -
 @pytest.mark.parametrize("check_mode", [True, False])
 def test_set_outcome(run_module, tmp_path, check_mode) -> None:
     rid = _create(run_module, tmp_path, "v1", HASH1)["release_id"]
-    result = _op(run_module, tmp_path, "set_outcome", check_mode, release_id=rid, outcome="failed", message="gate")
+    result = _op(run_module, tmp_path, "set_outcome", check_mode, release_id=rid, outcome="failed", note="gate")
     assert result["changed"]
     meta = json.loads((tmp_path / "releases" / rid / "release.json").read_text())
     assert meta["outcome"] == ("pending" if check_mode else "failed")
     if not check_mode:
         assert meta["outcome_message"] == "gate"
-        again = _op(run_module, tmp_path, "set_outcome", release_id=rid, outcome="failed", message="gate")
+        again = _op(run_module, tmp_path, "set_outcome", release_id=rid, outcome="failed", note="gate")
         assert not again["changed"]
 
 

@@ -70,7 +70,7 @@ def _counts(result: dict[str, Any]) -> dict[str, int]:
 
 
 def _partials(root: Path) -> list[str]:
-    return [top for top, dirs, _ in os.walk(root) if ".pidock-partial" in dirs]
+    return [top for top, dirs, _files in os.walk(root) if ".pidock-partial" in dirs]
 
 
 @pytest.mark.parametrize("jobs", [1, 4])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import fnmatch
 import hashlib
 import json
@@ -59,6 +60,19 @@ def _hash_file(path: str | bytes, algorithm: str = "sha256", prefix: bytes = b""
     return digest.hexdigest()
 
 
+def _hash_fd(fd: int) -> str:
+    """SHA-256 of everything readable from ``fd`` (read from its current offset, 1 MiB at a time)."""
+    digest = hashlib.sha256()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    while True:
+        count = os.readv(fd, [buf])
+        if not count:
+            break
+        digest.update(view[:count])
+    return digest.hexdigest()
+
+
 def _git_blob_sha1(path: str | bytes) -> str:
     """The git blob id of a file: sha1(b"blob <size>\\0" + content)."""
     size = os.stat(path).st_size
@@ -91,21 +105,81 @@ def _map_id(value: int, mapping: dict[str, int] | None) -> int:
 
 
 def _walk(root: bytes, excludes: list[str]) -> Iterator[tuple[bytes, os.stat_result]]:
-    """Yield (relative path, lstat) for the root ('.') and everything below it, never following links."""
+    """Yield (relative path, lstat) for the root ('.') and everything below it, never following links.
+
+    Each directory is listed through a descriptor opened component by component with O_NOFOLLOW
+    (see _open_below) and checked against the inode its parent's listing reported, so a directory
+    swapped for a symlink while the walk runs fails the walk instead of listing another tree.
+    """
     yield b".", os.lstat(root)
-    stack = [b""]
+    stack: list[tuple[bytes, os.stat_result | None]] = [(b"", None)]
     while stack:
-        rel_dir = stack.pop()
-        with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
-            children = sorted(it, key=lambda e: e.name)
-        for child in children:
-            rel = os.path.join(rel_dir, child.name) if rel_dir else child.name
-            if excludes and _excluded(rel, excludes):
-                continue
-            st = child.stat(follow_symlinks=False)
+        rel_dir, expect = stack.pop()
+        fd = _open_below(root, rel_dir, directory=True, expect=expect)
+        try:
+            with os.scandir(fd) as it:
+                children = sorted(it, key=lambda e: e.name)
+            found: list[tuple[bytes, os.stat_result]] = []
+            for child in children:
+                name = os.fsencode(child.name)
+                rel = os.path.join(rel_dir, name) if rel_dir else name
+                if excludes and _excluded(rel, excludes):
+                    continue
+                found.append((rel, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+        finally:
+            os.close(fd)
+        for rel, st in found:
             yield rel, st
             if stat.S_ISDIR(st.st_mode):
-                stack.append(rel)
+                stack.append((rel, st))
+
+
+class _Swapped(OSError):
+    """An entry is not what the scan saw: a symlink, another type or another inode took its place."""
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO put there never hangs
+
+
+def _open_below(
+    root: bytes, rel: bytes, *, directory: bool = False, expect: os.stat_result | None = None
+) -> int:
+    """Open ``root/rel`` read-only without following a symlink in any component below ``root``.
+
+    Every component is opened relative to its parent's descriptor with O_NOFOLLOW, so a component
+    swapped for a symlink fails with ELOOP (or ENOTDIR) instead of leading out of the tree. With
+    ``expect`` the opened inode must be the one the scan saw (same device, inode and type).
+    Raises _Swapped when the entry is not what was expected; other OSErrors pass through.
+    """
+    parts = [p for p in rel.split(b"/") if p and p != b"."]
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for index, name in enumerate(parts):
+            last = index == len(parts) - 1
+            flags = _DIR_FLAGS if (directory or not last) else _FILE_FLAGS
+            try:
+                nxt = os.open(name, flags, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENXIO):
+                    where = os.path.join(root, *parts[: index + 1])
+                    message = f"{_show(where)} is no longer what the scan saw ({exc.strerror})"
+                    raise _Swapped(exc.errno, message) from exc
+                raise
+            os.close(fd)
+            fd = nxt
+        if expect is not None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode)) != (
+                expect.st_dev,
+                expect.st_ino,
+                stat.S_IFMT(expect.st_mode),
+            ):
+                raise _Swapped(errno.ESTALE, f"{_show(os.path.join(root, rel))} was replaced after the scan")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _excluded(rel: bytes, patterns: list[str]) -> bool:
@@ -450,37 +524,33 @@ def _rmtree(path: bytes) -> None:
     os.rmdir(path)
 
 
-def _stream(src: bytes, tmp: bytes, st: os.stat_result, owner: tuple[int, int] | None) -> str:
-    """Copy ``src`` into a new ``tmp`` (0600 until done) in 1 MiB chunks, hashing exactly the bytes written.
+def _stream(src_fd: int, tmp: bytes, st: os.stat_result, owner: tuple[int, int] | None) -> str:
+    """Copy the open ``src_fd`` into a new ``tmp`` (0600 until done) in 1 MiB chunks, hashing the bytes written.
 
     A leftover at ``tmp`` (an interrupted run's partial file) is unlinked first, never written through.
     """
     digest = hashlib.sha256()
-    src_fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            buf = bytearray(_CHUNK)
-            view = memoryview(buf)
-            while True:
-                count = os.readv(src_fd, [buf])
-                if not count:
-                    break
-                chunk = view[:count]
-                digest.update(chunk)
-                done = 0
-                while done < count:
-                    done += os.write(dst_fd, chunk[done:])
-            if owner is not None:
-                os.fchown(dst_fd, *owner)
-            os.fchmod(dst_fd, stat.S_IMODE(st.st_mode))
-            os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-        finally:
-            os.close(dst_fd)
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while True:
+            count = os.readv(src_fd, [buf])
+            if not count:
+                break
+            chunk = view[:count]
+            digest.update(chunk)
+            done = 0
+            while done < count:
+                done += os.write(dst_fd, chunk[done:])
+        if owner is not None:
+            os.fchown(dst_fd, *owner)
+        os.fchmod(dst_fd, stat.S_IMODE(st.st_mode))
+        os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
     finally:
-        os.close(src_fd)
+        os.close(dst_fd)
     return digest.hexdigest()
 
 
@@ -654,33 +724,51 @@ class _TreeCopier:
             raise self._fail("set metadata of", path, exc) from exc
         return True
 
+    def _open_src(self, rel: bytes, st: os.stat_result) -> int:
+        """A descriptor of the source file the scan saw; _CopyError when anything below the root was swapped."""
+        try:
+            return _open_below(self.source, rel, expect=st)
+        except _Swapped as exc:
+            raise _CopyError(
+                f"{_show(self._src(rel))} changed during the copy: {exc.strerror}; nothing outside "
+                f"{_show(self.source)} was read. Stop whatever writes to the tree and run again."
+            ) from exc
+        except OSError as exc:
+            raise self._fail("read", self._src(rel), exc) from exc
+
+    def _hash_src(self, rel: bytes, st: os.stat_result) -> str:
+        fd = self._open_src(rel, st)
+        try:
+            return _hash_fd(fd)
+        except OSError as exc:
+            raise self._fail("read", self._src(rel), exc) from exc
+        finally:
+            os.close(fd)
+
     def _file_job(self, rel: bytes, st: os.stat_result, force: bool) -> tuple[str, str]:
         """Copy one regular file (or only hash it when the quick check says the target is current).
 
         A file the quick check keeps is not even read when the stat cache (state) vouches for its hash.
+        Source files are opened below the root with O_NOFOLLOW on every component and must be the
+        inode the scan saw (_open_below).
         """
-        src = self._src(rel)
         cur = None if force else self.existing.get(rel)
         if cur is not None and _quick_match(cur, st):
             action = "fixed" if self._fix_meta(rel, st, cur) else "unchanged"
             cached = _cached(self.src_cache, rel, st)
             if cached is not None:
                 return cached, action + "+cached"
-            try:
-                digest = _hash_file(src)
-            except OSError as exc:
-                raise self._fail("read", src, exc) from exc
-            return digest, action
+            return self._hash_src(rel, st), action
         if self.check:
-            try:
-                return _hash_file(src), "copied"
-            except OSError as exc:
-                raise self._fail("read", src, exc) from exc
+            return self._hash_src(rel, st), "copied"
         tmp = self._partial_for(rel)
+        src_fd = self._open_src(rel, st)
         try:
-            digest = _stream(src, tmp, st, self._owner(st))
+            digest = _stream(src_fd, tmp, st, self._owner(st))
         except OSError as exc:
-            raise self._fail("copy", src, exc) from exc
+            raise self._fail("copy", self._src(rel), exc) from exc
+        finally:
+            os.close(src_fd)
         try:
             os.rename(tmp, self._dst(rel))
         except OSError as exc:

@@ -134,7 +134,11 @@ def test_stream_copies_hashes_and_sets_metadata(tmp_path: Path, size: int) -> No
     os.utime(src, ns=(1_000_000_000_000_000_001, 1_200_000_000_000_000_003))
     tmp.write_bytes(b"a longer leftover of an interrupted run" * 100)
     os.chmod(tmp, 0o666)
-    digest = m._stream(os.fsencode(src), os.fsencode(tmp), os.stat(src), None)
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        digest = m._stream(fd, os.fsencode(tmp), os.stat(src), None)
+    finally:
+        os.close(fd)
     assert digest == hashlib.sha256(data).hexdigest()
     assert tmp.read_bytes() == data
     st = os.stat(tmp)

@@ -297,8 +297,8 @@ def test_failure_names_the_path_and_keeps_the_partial_file(
     dst = tmp_path / "dst"
     real_stream = _manifest._stream
 
-    def half_then_fail(source: bytes, tmp: bytes, st: os.stat_result, *args: Any) -> str:
-        if source.endswith("写真.png".encode()):
+    def half_then_fail(source: int, tmp: bytes, st: os.stat_result, *args: Any) -> str:
+        if tmp.endswith("写真.png".encode()):
             with open(tmp, "wb") as handle:
                 handle.write(b"first megabyte")
             raise OSError(28, "No space left on device")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ansible_collections.pidock.stack.plugins.module_utils import _manifest as copier
+from ansible_collections.pidock.stack.plugins.module_utils import _tree_copier as copier
 
 SECRET = b"root-only secret\n"
 

@@ -305,6 +305,49 @@ def _size(value: float) -> str:
 _EMPTY_TREE = {"files": 0, "dirs": 0, "symlinks": 0, "hardlink_groups": 0, "bytes": 0}
 
 
+_IPV6_ENV = "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1"
+
+
+def _engine(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine facts from what plan_run.yml read: version (docker version's JSON string or text),
+    disable_ipv6 (the sysctl's text) and environment (systemctl show docker -p Environment)."""
+    if not raw:
+        return {}
+    version = str(raw.get("version") or "").strip().strip('"')
+    disabled = raw.get("ipv6_disabled")
+    if isinstance(disabled, str):
+        disabled = disabled.strip() != "0"  # unreadable or "1": IPv6 is off
+    workaround = raw.get("ipv6_workaround")
+    if workaround is None:
+        text = str(raw.get("environment") or "")
+        workaround = re.search(r"(?:^|[\s=])" + re.escape(_IPV6_ENV) + r"(?:\s|$)", text) is not None
+    return {"version": version, "ipv6_disabled": bool(disabled), "ipv6_workaround": bool(workaround)}
+
+
+def _volumes(info: Iterable[Mapping[str, Any]], found: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The volumes' facts from docker_volume_info results (item: {var, name}) and find results on their
+    mount points (item: the docker_volume_info result)."""
+    entries: dict[str, int | None] = {}
+    for result in found:
+        vol = (result.get("item") or {}).get("volume") or {}
+        entries[vol.get("Name", "")] = None if result.get("failed") or result.get("skipped") else result.get("matched")
+    out = []
+    for result in info:
+        item = result.get("item") or {}
+        vol = result.get("volume") or {}
+        exists = bool(result.get("exists"))
+        out.append(
+            {
+                "var": item.get("var"),
+                "name": item.get("name"),
+                "exists": exists,
+                "labels": vol.get("Labels") or {},
+                "entries": entries.get(vol.get("Name", "")) if exists else 0,
+            }
+        )
+    return out
+
+
 def _engine_blockers(engine: Mapping[str, Any], min_version: str) -> list[str]:
     """An engine that would fail the restore container (Docker >= 26 with IPv6 off) needs provision.yml first."""
     if not engine:
@@ -334,8 +377,9 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     (plan.sql's JSON), image ({rc, stdout, stderr} of docker image inspect), probe (lines), arch,
     paths ({path: exists}), trees ({path: {counts, total_bytes}}), hf (hf_cache_check result or
     None), units (systemctl show text), space (space.sh lines), listeners (listeners.sh lines),
-    env (migrate_env_report or None), volumes (see migrate_volume_blockers), engine ({version,
-    ipv6_disabled, ipv6_workaround}).
+    env (migrate_env_report or None), volumes (see migrate_volume_blockers) or volume_info and
+    volume_find (the registered loop results, see _volumes), engine ({version, ipv6_disabled,
+    ipv6_workaround or environment}, see _engine).
     """
     cfg = facts["config"]
     blockers: list[str] = []
@@ -356,7 +400,8 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
         warnings.append("database encoding is SQL_ASCII: bytes are restored as they are, without validation")
 
     # ---- target engine and image
-    blockers.extend(_engine_blockers(facts.get("engine") or {}, cfg.get("ipv6_bug_min_version", "26.0.0")))
+    engine = _engine(facts.get("engine") or {})
+    blockers.extend(_engine_blockers(engine, cfg.get("ipv6_bug_min_version", "26.0.0")))
     image_result = facts.get("image") or {}
     image_present = image_result.get("rc") == 0
     image: dict[str, Any] = {}
@@ -504,7 +549,7 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
             blockers.append(f"port {fields[0]} is held by {fields[2]} ({fields[3]}), not by a bare-metal unit")
 
     # ---- volumes
-    volumes = list(facts.get("volumes") or [])
+    volumes = list(facts.get("volumes") or _volumes(facts.get("volume_info") or [], facts.get("volume_find") or []))
     blockers.extend(migrate_volume_blockers(volumes, cfg.get("project", "")))
 
     # ---- estimate
@@ -558,7 +603,7 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
                 {k: v.get(k) for k in ("var", "name", "exists", "entries")} | {"labels": v.get("labels") or {}}
                 for v in volumes
             ],
-            "engine": dict(facts.get("engine") or {}),
+            "engine": engine,
         },
         "estimate": {
             "presync_seconds": presync,

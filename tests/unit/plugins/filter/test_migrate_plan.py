@@ -408,3 +408,43 @@ def test_volume_blockers(name: str, changes: list[dict[str, Any]], expected: lis
     assert len(found) == len(expected), found
     for fragment, blocker in zip(expected, found, strict=True):
         assert blocker.startswith(fragment) or fragment in blocker, (name, found)
+
+
+def test_plan_from_registered_results() -> None:
+    """What plan_run.yml passes: raw docker_volume_info and find loop results, raw engine reads."""
+    facts = _facts()
+    del facts["volumes"]
+    info = [
+        {
+            "item": {"var": "migrate_target_images_volume", "name": "inventory_pgdata"},
+            "exists": True,
+            "volume": {"Name": "inventory_pgdata", "Labels": None, "Mountpoint": "/v/p"},
+        },
+        {
+            "item": {"var": "migrate_target_ml_cache_volume", "name": "inventory_ml_cache"},
+            "exists": False,
+            "volume": None,
+        },
+        {
+            "item": {"var": "migrate_target_pgdata_volume", "name": "inventory_pgdata"},
+            "exists": True,
+            "volume": {"Name": "inventory_pgdata", "Labels": None, "Mountpoint": "/v/p"},
+        },
+    ]
+    found = [{"item": info[0], "matched": 7}, {"item": info[1], "skipped": True}, {"item": info[2], "matched": 7}]
+    facts.update(
+        volume_info=info,
+        volume_find=found,
+        engine={"version": '"28.1.1"\n', "ipv6_disabled": "1\n", "environment": "Environment=FOO=1\n"},
+    )
+    plan = f.migrate_plan(facts)
+    assert plan["blockers"][0].startswith("Docker 28.1.1 on a host with IPv6 disabled")
+    assert plan["blockers"][1].startswith("migrate_target_images_volume: inventory_pgdata is also")
+    assert len(plan["blockers"]) == 2
+    facts["engine"]["environment"] = "Environment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n"
+    facts["engine"]["ipv6_disabled"] = "0\n"
+    assert f.migrate_plan(facts)["target"]["engine"] == {
+        "version": "28.1.1",
+        "ipv6_disabled": False,
+        "ipv6_workaround": True,
+    }

@@ -8,6 +8,10 @@ migrate_env_report(text, secrets)   -> {keys, errors, missing}: the same without
 migrate_volume_blockers(volumes, project)
                                     -> blockers for the stack's three target volumes
 migrate_plan(facts)                 -> {host, target_host, source, target, estimate, blockers, warnings}
+migrate_baseline_diff(source, target)
+                                    -> messages, one per difference of two database baselines
+migrate_baseline_changes(before, after)
+                                    -> {changed, tables, sequences}: what was written between two baselines
 
 The plan takes what tasks/plan_run.yml observed on the hosts (command results as registered) and
 the role's settings, and decides everything in Python: the YAML only gathers and reports.
@@ -620,6 +624,90 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Baselines (files/baseline.sql): what the restored database must match
+# ---------------------------------------------------------------------------------------------
+
+
+def migrate_baseline_diff(source: Mapping[str, Any], target: Mapping[str, Any]) -> list[str]:
+    """Every way ``target``'s baseline differs from ``source``'s, one message each (empty: equal).
+
+    Tables by row count then checksum, sequences by position (and any sequence of the target
+    behind its column), nearest-neighbour probes, database settings, owner, encoding, locales and
+    extensions.
+    """
+    diff: list[str] = []
+    tgt_tables = {t["table"]: t for t in target.get("tables", [])}
+    for table in source.get("tables", []):
+        other = tgt_tables.get(table["table"])
+        if other is None:
+            diff.append(f"{table['table']} is missing")
+        elif other["rows"] != table["rows"]:
+            diff.append(f"{table['table']} has {other['rows']} rows, source {table['rows']}")
+        elif other.get("checksum") != table.get("checksum"):
+            diff.append(f"{table['table']} checksum differs")
+    tgt_seqs = {s["sequence"]: s for s in target.get("sequences", [])}
+    for seq in source.get("sequences", []):
+        other = tgt_seqs.get(seq["sequence"])
+        if other is None:
+            diff.append(f"sequence {seq['sequence']} is missing")
+        elif other.get("last_value") != seq.get("last_value") or other.get("is_called") != seq.get("is_called"):
+            diff.append(f"sequence {seq['sequence']} is at {other.get('last_value')}, source {seq.get('last_value')}")
+    for seq in target.get("sequences", []):
+        if seq.get("behind"):
+            diff.append(
+                f"sequence {seq['sequence']} ({seq.get('last_value')}) is behind {seq.get('column')} "
+                f"(max {seq.get('column_max')})"
+            )
+    if source.get("probes") != target.get("probes"):
+        diff.append(
+            f"nearest-neighbour probes differ: source {json.dumps(source.get('probes'))}, "
+            f"target {json.dumps(target.get('probes'))}"
+        )
+    if (source.get("settings") or []) != (target.get("settings") or []):
+        diff.append(
+            f"database settings differ: source {json.dumps(source.get('settings'))}, "
+            f"target {json.dumps(target.get('settings'))}"
+        )
+    for key in ("owner", "encoding", "collate", "ctype"):
+        if source.get(key) != target.get(key):
+            diff.append(f"database {key} is {target.get(key)}, source {source.get(key)}")
+    if source.get("extensions") != target.get("extensions"):
+        diff.append(
+            f"extensions differ: source {json.dumps(source.get('extensions'))}, "
+            f"target {json.dumps(target.get('extensions'))}"
+        )
+    return diff
+
+
+def migrate_baseline_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """What was written between two baselines of one database (e.g. the stack's since cutover):
+    tables added, dropped or changed (rows before and after), sequences moved. The summary a
+    lossless rollback reports, and what a re-migration must not overwrite unnoticed."""
+    old = {t["table"]: t for t in before.get("tables", [])}
+    new = {t["table"]: t for t in after.get("tables", [])}
+    tables = []
+    for name in sorted(old.keys() | new.keys()):
+        a, b = old.get(name), new.get(name)
+        if a is not None and b is not None and (a["rows"], a.get("checksum")) == (b["rows"], b.get("checksum")):
+            continue
+        tables.append(
+            {
+                "table": name,
+                "change": "added" if a is None else "dropped" if b is None else "changed",
+                "rows_before": a["rows"] if a else 0,
+                "rows_after": b["rows"] if b else 0,
+            }
+        )
+    old_seq = {s["sequence"]: s.get("last_value") for s in before.get("sequences", [])}
+    sequences = [
+        {"sequence": s["sequence"], "before": old_seq.get(s["sequence"]), "after": s.get("last_value")}
+        for s in after.get("sequences", [])
+        if old_seq.get(s["sequence"]) != s.get("last_value")
+    ]
+    return {"changed": bool(tables or sequences), "tables": tables, "sequences": sequences}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -628,4 +716,6 @@ class FilterModule:
             "migrate_env_secrets": migrate_env_secrets,
             "migrate_volume_blockers": migrate_volume_blockers,
             "migrate_plan": migrate_plan,
+            "migrate_baseline_diff": migrate_baseline_diff,
+            "migrate_baseline_changes": migrate_baseline_changes,
         }

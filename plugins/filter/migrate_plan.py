@@ -247,6 +247,38 @@ def migrate_volume_blockers(volumes: Iterable[Mapping[str, Any]], project: str =
 
 
 # ---------------------------------------------------------------------------------------------
+# Writes of the stack that only the stack holds (after a rollback that did not carry them back)
+# ---------------------------------------------------------------------------------------------
+
+
+def migrate_stack_writes_blockers(
+    ledger: Mapping[str, Any] | None, volumes: Iterable[str], discard: bool = False
+) -> list[str]:
+    """A blocker when the last rollback put the bare metal back after the stack had served.
+
+    From the stack's cutover to that rollback, the app wrote to the stack's database and volumes;
+    unless the rollback carried those writes back (its ledger note says ``carried_back``), they
+    exist only in the stack's volumes, and a new migration would overwrite them: restore drops
+    the database, delta deletes files the bare metal lacks. ``discard`` (migrate_discard_stack_writes)
+    is the operator saying they are not wanted.
+    """
+    rollbacks = list((ledger or {}).get("rollbacks") or [])
+    if not rollbacks or discard:
+        return []
+    last = rollbacks[-1]
+    since = last.get("stack_served_since")
+    if not since or last.get("carried_back"):
+        return []
+    names = ", ".join(volumes)
+    return [
+        f"the stack served from {since} until the rollback at {last.get('time', '?')}, and what it wrote then was "
+        f"not carried back to the bare metal: it exists only in the stack's volumes ({names}), which a new "
+        "migration overwrites (restore drops the database, delta deletes files the bare metal lacks). Save what "
+        "you need from them, then set migrate_discard_stack_writes: true to migrate anyway"
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # Small parsers of the probes' output
 # ---------------------------------------------------------------------------------------------
 
@@ -383,7 +415,7 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     None), units (systemctl show text), space (space.sh lines), listeners (listeners.sh lines),
     env (migrate_env_report or None), volumes (see migrate_volume_blockers) or volume_info and
     volume_find (the registered loop results, see _volumes), engine ({version, ipv6_disabled,
-    ipv6_workaround or environment}, see _engine).
+    ipv6_workaround or environment}, see _engine), ledger (the migration ledger: its rollbacks).
     """
     cfg = facts["config"]
     blockers: list[str] = []
@@ -552,6 +584,13 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
         if not freed:
             blockers.append(f"port {fields[0]} is held by {fields[2]} ({fields[3]}), not by a bare-metal unit")
 
+    # ---- writes only the stack holds
+    blockers.extend(
+        migrate_stack_writes_blockers(
+            facts.get("ledger"), cfg.get("stack_write_volumes", []), bool(cfg.get("discard_stack_writes", False))
+        )
+    )
+
     # ---- volumes
     volumes = list(facts.get("volumes") or _volumes(facts.get("volume_info") or [], facts.get("volume_find") or []))
     blockers.extend(migrate_volume_blockers(volumes, cfg.get("project", "")))
@@ -715,6 +754,7 @@ class FilterModule:
             "migrate_env_report": migrate_env_report,
             "migrate_env_secrets": migrate_env_secrets,
             "migrate_volume_blockers": migrate_volume_blockers,
+            "migrate_stack_writes_blockers": migrate_stack_writes_blockers,
             "migrate_plan": migrate_plan,
             "migrate_baseline_diff": migrate_baseline_diff,
             "migrate_baseline_changes": migrate_baseline_changes,

@@ -448,3 +448,34 @@ def test_plan_from_registered_results() -> None:
         "ipv6_disabled": False,
         "ipv6_workaround": True,
     }
+
+
+STACK_WRITE_CASES: list[tuple[str, dict[str, Any] | None, bool, bool]] = [
+    ("no ledger", None, False, False),
+    ("never rolled back", {"phases": {"cutover": {"status": "verified"}}}, False, False),
+    ("rolled back before the stack served", {"rollbacks": [{"time": "t1", "reason": "restore failed"}]}, False, False),
+    ("rolled back after the stack served", {"rollbacks": [{"time": "t2", "stack_served_since": "t1"}]}, False, True),
+    ("told to discard", {"rollbacks": [{"time": "t2", "stack_served_since": "t1"}]}, True, False),
+    ("carried back", {"rollbacks": [{"time": "t2", "stack_served_since": "t1", "carried_back": True}]}, False, False),
+    (
+        "a later migration failed and rolled back (the operator passed the guard)",
+        {"rollbacks": [{"time": "t2", "stack_served_since": "t1"}, {"time": "t3", "reason": "delta failed"}]},
+        False,
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "ledger", "discard", "blocked"), STACK_WRITE_CASES, ids=[c[0] for c in STACK_WRITE_CASES]
+)
+def test_stack_writes_guard(name: str, ledger: dict[str, Any] | None, discard: bool, blocked: bool) -> None:
+    facts = _facts()
+    facts["ledger"] = ledger
+    facts["config"].update(discard_stack_writes=discard, stack_write_volumes=["inventory_pgdata", "inventory_images"])
+    blockers = f.migrate_plan(facts)["blockers"]
+    assert len(blockers) == int(blocked), blockers
+    if blocked:
+        assert blockers[0].startswith("the stack served from t1 until the rollback at t2")
+        assert "(inventory_pgdata, inventory_images)" in blockers[0]
+        assert "migrate_discard_stack_writes: true" in blockers[0]

@@ -25,7 +25,8 @@ import sys
 import tempfile
 import time
 
-from ansible_collections.pidock.stack.plugins.module_utils._manifest import _build_manifest, _TreeCopier
+from ansible_collections.pidock.stack.plugins.module_utils._manifest import _build_manifest
+from ansible_collections.pidock.stack.plugins.module_utils._tree_copier import _TreeCopier
 
 
 def _make(root: str, size_mb: int, files: int) -> None:

@@ -24,6 +24,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
+
 RELEASES_DIR = "releases"
 CURRENT_LINK = "current"
 HISTORY_FILE = "history.json"
@@ -96,21 +98,8 @@ def read_json(path: str, default: Any = None) -> Any:
 
 
 def write_json_atomic(path: str, data: Any, mode: int = 0o644) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` as indented JSON to ``path`` through the shared atomic write (_atomic.write_atomic)."""
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode)
 
 
 def read_release(root: str, release_id: str) -> dict[str, Any] | None:

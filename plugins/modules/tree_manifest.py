@@ -67,7 +67,7 @@ options:
       - On an error the module fails naming the path; partial files stay in C(.pidock-partial) for the next run.
       - Requires O(checksum=true).
     type: path
-  state:
+  stat_cache:
     description:
       - With O(copy_to), a stat cache of the last verified copy, read before copying and rewritten (0600, atomically)
         once the copy is verified equal.
@@ -248,7 +248,7 @@ copy:
       C(specials) FIFOs, sockets and devices made, C(removed) entries deleted (strays with O(delete), entries of
       another type, leftovers in C(.pidock-partial)), C(metadata_fixed) entries whose mode, owner or (directories)
       times were corrected, C(files_unchanged) regular files left alone by the quick check or already linked,
-      C(hashes_reused) file hashes (source or copy) taken from O(state) instead of reading the file.
+      C(hashes_reused) file hashes (source or copy) taken from O(stat_cache) instead of reading the file.
     - C(copy_seconds) covers reading the source, copying and syncing; C(verify_seconds) the read-back and compare.
   returned: when O(copy_to) is set
   type: dict
@@ -279,20 +279,20 @@ manifest:
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
 from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
     _build_manifest,
     _compare,
-    _CopyError,
     _dumps,
     _load,
-    _TreeCopier,
 )
+from ansible_collections.pidock.stack.plugins.module_utils._tree_copier import _CopyError, _TreeCopier
+
 
 _FIELD_CHOICES = ["type", "size", "sha256", "target", "mode", "uid", "gid", "link"]
 
@@ -303,7 +303,7 @@ def _argument_spec() -> dict[str, Any]:
         "dest": {"type": "path"},
         "compare_to": {"type": "path"},
         "copy_to": {"type": "path"},
-        "state": {"type": "path"},
+        "stat_cache": {"type": "path"},
         "delete": {"type": "bool", "default": False},
         "sync": {"type": "bool", "default": True},
         "ignore": {"type": "list", "elements": "str", "choices": _FIELD_CHOICES, "default": []},
@@ -350,35 +350,15 @@ def _write(module: AnsibleModule, dest: str, text: str, result: dict[str, Any]) 
         directory = os.path.dirname(dest) or "."
         if not os.path.isdir(directory):
             module.fail_json(msg=f"dest directory {directory} does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=".tree_manifest.", dir=directory)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            module.atomic_move(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            write_atomic(dest, text, 0o644)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write dest {dest}: {exc}")
     file_args = module.load_file_common_arguments(module.params, path=dest)
     if not module.check_mode or before is not None:
         changed = module.set_fs_attributes_if_different(file_args, changed)
     result["changed"] = result["changed"] or changed
     result["dest"] = dest
-
-
-def _write_private(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, mode 0600 (a cache: no fsync, it is rebuilt when lost)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tree_manifest_state.", dir=os.path.dirname(path) or ".")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _copy(
@@ -399,7 +379,7 @@ def _copy(
         check_mode=module.check_mode,
         ignore=params["ignore"],
         limit=params["max_differences"],
-        state=params["state"],
+        stat_cache=params["stat_cache"],
     )
     try:
         manifest, comparison = copier.run()
@@ -409,11 +389,11 @@ def _copy(
         )
     except OSError as exc:
         module.fail_json(msg=f"cannot read {params['path']}: {exc}", copy=asdict(copier.stats))
-    if copier.state_text is not None:
+    if copier.stat_cache_text is not None:
         try:
-            _write_private(params["state"], copier.state_text)
+            write_atomic(params["stat_cache"], copier.stat_cache_text, 0o600)
         except OSError as exc:
-            module.fail_json(msg=f"cannot write state {params['state']}: {exc}", copy=asdict(copier.stats))
+            module.fail_json(msg=f"cannot write stat_cache {params['stat_cache']}: {exc}", copy=asdict(copier.stats))
     result["copy"] = asdict(copier.stats)
     result["changed"] = copier.stats.changes() > 0
     if comparison is not None:
@@ -429,8 +409,8 @@ def main() -> None:
         mutually_exclusive=[("compare_to", "copy_to")],
     )
     params = module.params
-    if params["state"] and not params["copy_to"]:
-        module.fail_json(msg="state needs copy_to")
+    if params["stat_cache"] and not params["copy_to"]:
+        module.fail_json(msg="stat_cache needs copy_to")
     if params["delete"] and not params["copy_to"]:
         module.fail_json(msg="delete needs copy_to")
     if params["copy_to"] and not params["checksum"]:

@@ -125,6 +125,8 @@ def test_stack_volumes_are_the_migrated_ones(host):
     for volume in ("inventory_pgdata", "inventory_images", "inventory_ml_cache"):
         labels = json.loads(run_ok(host, "docker volume inspect --format '{{json .Labels}}' %s", volume))
         assert labels["com.docker.compose.project"] == "inventory", volume
+        # the plan of a later migration accepts a non-empty volume only with its own role's label
+        assert labels["io.pidock.migrate.volume"] == volume.removeprefix("inventory_"), volume
 
 
 def test_secrets_reach_the_stack_only_through_a_private_env_file(host):
@@ -135,3 +137,21 @@ def test_secrets_reach_the_stack_only_through_a_private_env_file(host):
 
 def test_restore_and_verification_containers_are_gone(host):
     assert run_ok(host, "docker ps -aq --filter label=pidock.migrate=true").strip() == ""
+
+
+def test_dumps_were_retired_after_the_verified_cutover(host):
+    """The whole database and the roles' hashes do not stay in the work directory: they wait 0600 in
+    retired-dumps/<time>/ for systemd-tmpfiles (migrate_keep_dumps_days, default 3)."""
+    for name in ("inventory_db.dump", "globals.sql", "SHA256SUMS"):
+        assert not host.file(f"/var/lib/pidock-migrate/dump/{name}").exists, name
+    ledger = json.loads(host.file(_LEDGER).content_string)
+    retired = ledger["phases"]["cutover"]["dumps"]["retired_to"]
+    assert retired.startswith("/var/lib/pidock-migrate/retired-dumps/"), retired
+    for name in ("inventory_db.dump", "globals.sql"):
+        assert host.file(f"{retired}/{name}").mode == 0o600, name
+    assert host.file("/var/lib/pidock-migrate/retired-dumps").mode == 0o700
+    rule = host.file("/etc/tmpfiles.d/pidock-migrate-dumps.conf").content_string
+    assert "d /var/lib/pidock-migrate/retired-dumps 0700 root root 3d" in rule
+    # systemd-tmpfiles accepts the rule (and, the dumps being young, removes nothing yet)
+    run_ok(host, "systemd-tmpfiles --clean /etc/tmpfiles.d/pidock-migrate-dumps.conf")
+    assert host.file(f"{retired}/inventory_db.dump").exists

@@ -86,6 +86,7 @@ def test_blocked_plan_names_every_blocker():
     assert "locale C.UTF-8" in blockers
     assert "too little space on /mnt/migrate-small" in blockers
     assert "port 8443 is held by python3 (migrate-squatter.service)" in blockers
+    assert "migrate_target_images_volume: inventory_pgdata is also migrate_target_pgdata_volume" in blockers
     assert "port 443" not in blockers
 
 

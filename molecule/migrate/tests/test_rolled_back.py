@@ -38,6 +38,8 @@ def test_ledger_was_cleared_and_records_both_rollbacks(host):
     requested, failed = ledger["rollbacks"][-2:]
     assert requested["reason"] == "requested"
     assert "cutover" in requested["cleared"]
+    assert requested["stack_served_since"]  # the next plan refuses to overwrite the stack's writes
+    assert "stack_served_since" not in failed
     assert failed["reason"].startswith("restore failed")
     assert "vector" in failed["reason"]
     assert "cutover" not in failed["cleared"]

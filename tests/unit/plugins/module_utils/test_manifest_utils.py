@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.pidock.stack.plugins.module_utils import _manifest as m
+from ansible_collections.pidock.stack.plugins.module_utils import _tree_copier as c
 
 
 @pytest.mark.parametrize(
@@ -134,7 +135,11 @@ def test_stream_copies_hashes_and_sets_metadata(tmp_path: Path, size: int) -> No
     os.utime(src, ns=(1_000_000_000_000_000_001, 1_200_000_000_000_000_003))
     tmp.write_bytes(b"a longer leftover of an interrupted run" * 100)
     os.chmod(tmp, 0o666)
-    digest = m._stream(os.fsencode(src), os.fsencode(tmp), os.stat(src), None)
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        digest = c._stream(fd, os.fsencode(tmp), os.stat(src), None)
+    finally:
+        os.close(fd)
     assert digest == hashlib.sha256(data).hexdigest()
     assert tmp.read_bytes() == data
     st = os.stat(tmp)
@@ -146,7 +151,7 @@ def test_stream_copies_hashes_and_sets_metadata(tmp_path: Path, size: int) -> No
     [(b"a/b/c", {b"a"}, True), (b"a/b/c", {b"a/b"}, True), (b"a", {b"a"}, False), (b"ab/c", {b"a"}, False)],
 )
 def test_under(rel: bytes, dirs: set[bytes], expected: bool) -> None:
-    assert m._under(rel, dirs) is expected
+    assert c._under(rel, dirs) is expected
 
 
 def test_quick_match_is_size_and_mtime_of_a_regular_file(tmp_path: Path) -> None:
@@ -154,7 +159,7 @@ def test_quick_match_is_size_and_mtime_of_a_regular_file(tmp_path: Path) -> None
     a.write_bytes(b"12345")
     b.write_bytes(b"abcde")
     os.utime(b, ns=(0, os.stat(a).st_mtime_ns))
-    assert m._quick_match(os.stat(b), os.stat(a)) is True
+    assert c._quick_match(os.stat(b), os.stat(a)) is True
     os.utime(b, ns=(0, os.stat(a).st_mtime_ns + 1))
-    assert m._quick_match(os.stat(b), os.stat(a)) is False
-    assert m._quick_match(os.stat(tmp_path), os.stat(tmp_path)) is False
+    assert c._quick_match(os.stat(b), os.stat(a)) is False
+    assert c._quick_match(os.stat(tmp_path), os.stat(tmp_path)) is False

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.pidock.stack.plugins.module_utils import _manifest
+from ansible_collections.pidock.stack.plugins.module_utils import _manifest, _tree_copier
 from ansible_collections.pidock.stack.plugins.modules import tree_manifest
 from conftest import ModuleFailed, RunModule
 
@@ -295,20 +295,20 @@ def test_failure_names_the_path_and_keeps_the_partial_file(
 ) -> None:
     src = _tree(tmp_path / "src")
     dst = tmp_path / "dst"
-    real_stream = _manifest._stream
+    real_stream = _tree_copier._stream
 
-    def half_then_fail(source: bytes, tmp: bytes, st: os.stat_result, *args: Any) -> str:
-        if source.endswith("写真.png".encode()):
+    def half_then_fail(source: int, tmp: bytes, st: os.stat_result, *args: Any) -> str:
+        if tmp.endswith("写真.png".encode()):
             with open(tmp, "wb") as handle:
                 handle.write(b"first megabyte")
             raise OSError(28, "No space left on device")
         return real_stream(source, tmp, st, *args)
 
-    monkeypatch.setattr(_manifest, "_stream", half_then_fail)
+    monkeypatch.setattr(_tree_copier, "_stream", half_then_fail)
     with pytest.raises(ModuleFailed, match=r"copy .*日本語/写真\.png: No space left on device"):
         _copy(run_module, src, dst)
     assert (dst / "日本語" / ".pidock-partial" / "写真.png").read_bytes() == b"first megabyte"
-    monkeypatch.setattr(_manifest, "_stream", real_stream)
+    monkeypatch.setattr(_tree_copier, "_stream", real_stream)
     resumed = _copy(run_module, src, dst)
     assert resumed["equal"] is True
     assert resumed["copy"]["removed"] == 1  # the leftover .pidock-partial; empty ones went with the failure
@@ -343,7 +343,15 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         read.append(os.fsencode(path))
         return real(path, *args, **kwargs)
 
+    real_src = _tree_copier._TreeCopier._hash_src
+
+    def counting_src(self: _tree_copier._TreeCopier, rel: bytes, st: os.stat_result) -> str:
+        read.append(self._src(rel))
+        return real_src(self, rel, st)
+
     monkeypatch.setattr(_manifest, "_hash_file", counting)
+    monkeypatch.setattr(_tree_copier, "_hash_file", counting)
+    monkeypatch.setattr(_tree_copier._TreeCopier, "_hash_src", counting_src)
     return read
 
 
@@ -353,14 +361,14 @@ def test_state_reuses_hashes_of_untouched_files(
     src = _tree(tmp_path / "src")
     dst = tmp_path / "dst"
     state = tmp_path / "tree.state.json"
-    first = _copy(run_module, src, dst, ownership=True, state=str(state))
+    first = _copy(run_module, src, dst, ownership=True, stat_cache=str(state))
     assert first["equal"] is True
     assert first["copy"]["hashes_reused"] == 0
     assert state.stat().st_mode & 0o777 == 0o600
     files = first["counts"]["file"]
 
     read = _count_reads(monkeypatch)
-    again = _copy(run_module, src, dst, ownership=True, state=str(state))
+    again = _copy(run_module, src, dst, ownership=True, stat_cache=str(state))
     assert again["changed"] is False
     assert again["equal"] is True
     # every file of both trees vouched for by the cache: nothing was read
@@ -375,10 +383,10 @@ def test_state_does_not_hide_a_copy_changed_behind_forged_size_and_mtime(
     src = _tree(tmp_path / "src")
     dst = tmp_path / "dst"
     state = tmp_path / "tree.state.json"
-    _copy(run_module, src, dst, state=str(state))
+    _copy(run_module, src, dst, stat_cache=str(state))
     _same_size_same_mtime(dst)  # ctime moves: the cache no longer vouches for it
 
-    result = _copy(run_module, src, dst, state=str(state))
+    result = _copy(run_module, src, dst, stat_cache=str(state))
     assert result["equal"] is True, result["differences"]
     assert result["copy"]["recopied"] == 1
     assert _manifest._build_manifest(str(src))["entries"] == _manifest._build_manifest(str(dst))["entries"]
@@ -390,12 +398,12 @@ def test_state_rehashes_a_changed_source(
     src = _tree(tmp_path / "src")
     dst = tmp_path / "dst"
     state = tmp_path / "tree.state.json"
-    first = _copy(run_module, src, dst, state=str(state))
+    first = _copy(run_module, src, dst, stat_cache=str(state))
     with open(src / "locked" / "inner", "ab") as handle:
         handle.write(b"more\n")
 
     read = _count_reads(monkeypatch)
-    result = _copy(run_module, src, dst, state=str(state))
+    result = _copy(run_module, src, dst, stat_cache=str(state))
     assert result["equal"] is True
     assert result["copy"]["files_copied"] == 1
     assert result["digest"] != first["digest"]
@@ -407,11 +415,11 @@ def test_state_is_kept_when_the_copy_differs(tmp_path: Path, run_module: RunModu
     src = _tree(tmp_path / "src")
     dst = tmp_path / "dst"
     state = tmp_path / "tree.state.json"
-    _copy(run_module, src, dst, state=str(state))
+    _copy(run_module, src, dst, stat_cache=str(state))
     before = state.read_bytes()
     (dst / "stray.txt").write_text("stray")
 
-    result = _copy(run_module, src, dst, state=str(state))
+    result = _copy(run_module, src, dst, stat_cache=str(state))
     assert result["equal"] is False
     assert state.read_bytes() == before
 
@@ -421,16 +429,16 @@ def test_damaged_or_foreign_state_is_an_empty_cache(tmp_path: Path, run_module: 
     dst = tmp_path / "dst"
     state = tmp_path / "tree.state.json"
     state.write_text('{"format": "something else"}')
-    result = _copy(run_module, src, dst, state=str(state))
+    result = _copy(run_module, src, dst, stat_cache=str(state))
     assert result["equal"] is True
     assert result["copy"]["hashes_reused"] == 0
     assert json.loads(state.read_text())["format"] == "pidock.tree_manifest.state/1"
 
 
-def test_state_needs_copy_to(tmp_path: Path, run_module: RunModule) -> None:
+def test_stat_cache_needs_copy_to(tmp_path: Path, run_module: RunModule) -> None:
     src = _tree(tmp_path / "src")
-    with pytest.raises(ModuleFailed, match="state needs copy_to"):
-        run_module(tree_manifest.main, {"path": str(src), "state": str(tmp_path / "s.json")})
+    with pytest.raises(ModuleFailed, match="stat_cache needs copy_to"):
+        run_module(tree_manifest.main, {"path": str(src), "stat_cache": str(tmp_path / "s.json")})
 
 
 def test_result_is_json(tmp_path: Path, run_module: RunModule) -> None:

@@ -1,0 +1,46 @@
+# Copyright: (c) 2026, pidock.stack maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one atomic file write of the collection's plugins.
+
+Every plugin that replaces a file on a managed host goes through write_atomic: a temporary file in
+the same directory, created with its final mode (so a secret is never readable by others, not even
+for a moment), written, fsynced, renamed over the destination, and the directory fsynced so the
+rename itself survives a power cut. One behaviour everywhere: callers cannot forget a step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+
+def write_atomic(path: str | bytes, data: str | bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` (text is UTF-8) atomically and durably, mode ``mode``.
+
+    Raises OSError (FileNotFoundError when the directory is missing); on any error the
+    destination is untouched and the temporary file is gone.
+    """
+    target = os.fsdecode(path)
+    directory = os.path.dirname(target) or "."
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.pidock.stack.plugins.filter.compose_stack import _named_volume, compose_errors
+from ansible_collections.pidock.stack.plugins.module_utils._swarm import swarm_stack_status
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _CONSTRAINT_RE = re.compile(r"^\s*node\.labels\.([A-Za-z0-9_.-]+)\s*(==|!=)\s*(\S+)\s*$")
@@ -64,6 +65,11 @@ def swarm_secret_name(project: str, key: str, value: Any) -> str:
     versions apart without publishing a usable digest of the value.
     """
     return f"{project}_{key}_{_short_hash(project, key, str(value))}"
+
+
+def swarm_secret_versions(secrets: Mapping[str, Any], project: str) -> dict[str, str]:
+    """compose_secrets -> {key: versioned secret name} (names only, never a value)."""
+    return {str(key): swarm_secret_name(project, str(key), value) for key, value in (secrets or {}).items()}
 
 
 def swarm_config_name(project: str, what: str, content: str) -> str:
@@ -185,6 +191,11 @@ def swarm_stack_errors(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> li
                 f"compose_services.{name}.source: build is not supported on a swarm (every node needs the "
                 "image): use load or pull"
             )
+        if svc.get("load_src"):
+            errors.append(
+                f"compose_services.{name}.load_src: not supported on a swarm yet; put the tarball on every node "
+                "(load_path) or pull the image"
+            )
         if svc.get("secrets") and not svc.get("command"):
             errors.append(
                 f"compose_services.{name}.command: required on a swarm for a service with secrets (the command "
@@ -202,9 +213,7 @@ def swarm_stack_errors(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> li
             errors.append(f"swarm_stack_front_mode: global or replicated, got {front.get('mode')!r}")
         replicas = front.get("replicas", 1)
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
-            errors.append(
-                f"swarm_stack_front_replicas: the front must run at least one task, got {replicas!r}"
-            )
+            errors.append(f"swarm_stack_front_replicas: the front must run at least one task, got {replicas!r}")
         for what in ("http_port", "https_port"):
             claim(int(front[what]), "tcp", f"compose_front_{what}")
         constraints, found = _constraints("swarm_stack_front", {"constraints": front.get("constraints", [])})
@@ -325,9 +334,7 @@ def _render_front(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> dict[st
 def swarm_stack_definition(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> dict[str, Any]:
     """The stack file of one release. Secrets and configs are external, created beforehand under
     versioned names; no secret value appears in it."""
-    services = {
-        str(name): _render_service(str(name), svc, stack, swarm) for name, svc in stack["services"].items()
-    }
+    services = {str(name): _render_service(str(name), svc, stack, swarm) for name, svc in stack["services"].items()}
     secrets = {name: {"external": True} for name in (swarm.get("secret_versions", {}) or {}).values()}
     configs: dict[str, Any] = {}
     front = _front(swarm)
@@ -346,53 +353,6 @@ def swarm_stack_definition(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -
     return out
 
 
-_SETTLED = ("completed", "rollback_completed", "paused", "rollback_paused")
-
-
-def swarm_stack_status(services: list[Mapping[str, Any]], tasks: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """From `docker service inspect` of the stack's services and their tasks (`docker stack ps
-    --format json`, one object each): per service its update state, running and desired tasks
-    and the nodes they run on; `settled` once no update is in flight and every service runs as
-    many tasks as it wants; `outcome`: rolled_back when Swarm rolled any service back itself,
-    failed when an update paused, else deployed."""
-    running: dict[str, list[str]] = {}
-    for task in tasks or []:
-        if str(task.get("DesiredState", "")).lower() == "running" and str(task.get("CurrentState", "")).startswith(
-            "Running"
-        ):
-            service = str(task.get("Name", "")).split(".", 1)[0]
-            running.setdefault(service, []).append(str(task.get("Node", "")))
-    report: dict[str, Any] = {}
-    settled = True
-    outcome = "deployed"
-    for svc in services or []:
-        spec = svc.get("Spec", {}) or {}
-        name = spec.get("Name", "?")
-        update = svc.get("UpdateStatus") or {}
-        state = update.get("State", "")
-        mode = spec.get("Mode", {}) or {}
-        desired = (mode.get("Replicated") or {}).get("Replicas")
-        nodes = sorted(running.get(name, []))
-        if state and state not in _SETTLED:
-            settled = False
-        if desired is not None and len(nodes) != desired:
-            settled = False
-        if "Global" in mode and not nodes:
-            settled = False
-        if state == "rollback_completed":
-            outcome = "rolled_back"
-        elif state in ("paused", "rollback_paused") and outcome != "rolled_back":
-            outcome = "failed"
-        report[name] = {
-            "update_state": state or "none",
-            "message": update.get("Message", ""),
-            "running": len(nodes),
-            "desired": desired if desired is not None else "global",
-            "nodes": nodes,
-        }
-    return {"settled": settled, "outcome": outcome, "services": report}
-
-
 class FilterModule:
     """pidock.stack swarm stack filters."""
 
@@ -401,6 +361,7 @@ class FilterModule:
             "swarm_stack_errors": swarm_stack_errors,
             "swarm_stack_definition": swarm_stack_definition,
             "swarm_secret_name": swarm_secret_name,
+            "swarm_secret_versions": swarm_secret_versions,
             "swarm_config_name": swarm_config_name,
             "swarm_stack_status": swarm_stack_status,
         }

@@ -12,6 +12,7 @@ from ansible_collections.pidock.stack.plugins.filter.swarm_stack import (
     FilterModule,
     swarm_config_name,
     swarm_secret_name,
+    swarm_secret_versions,
     swarm_stack_definition,
     swarm_stack_errors,
     swarm_stack_status,
@@ -107,6 +108,7 @@ BAD = [
     ("swarm", "services.ghost", {"replicas": 1}, "swarm_stack_services.ghost: not a service"),
     ("stack", "services.app.ports", ["443:8000"], "published port 443/tcp is already published by"),
     ("stack", "services.app.ports", ["127.0.0.1:8080:8000"], "cannot bind a host address"),
+    ("stack", "services.app.load_src", "/ctl/app.tar", "compose_services.app.load_src: not supported"),
     ("stack", "services.app.source", "build", "compose_services.app.source: build is not supported"),
     ("stack", "services.app.command", _DELETE, "compose_services.app.command: required on a swarm"),
     # The compose role's own checks still apply, unchanged.
@@ -138,7 +140,10 @@ def test_definition_shape() -> None:
     assert app["deploy"]["replicas"] == 3
     assert app["deploy"]["endpoint_mode"] == "dnsrr"
     assert app["deploy"]["update_config"] == {
-        "parallelism": 1, "failure_action": "rollback", "monitor": "15s", "order": "start-first"
+        "parallelism": 1,
+        "failure_action": "rollback",
+        "monitor": "15s",
+        "order": "start-first",
     }
     assert app["deploy"]["rollback_config"]["order"] == "start-first"
     assert app["healthcheck"] == {"test": ["CMD", "true"], "interval": "2s"}
@@ -171,7 +176,8 @@ def test_front_is_global_in_host_mode_with_tls_secrets() -> None:
     assert front["deploy"]["update_config"]["order"] == "stop-first"
     assert {(p["published"], p["mode"]) for p in front["ports"]} == {(80, "host"), (443, "host")}
     assert [s["source"] for s in front["secrets"]] == [
-        "inventory_tls_fullchain_bbbbbbbbbbbb", "inventory_tls_privkey_cccccccccccc"
+        "inventory_tls_fullchain_bbbbbbbbbbbb",
+        "inventory_tls_privkey_cccccccccccc",
     ]
     assert out["configs"] == {"inventory_nginx_aaaaaaaaaaaa": {"external": True}}
 
@@ -236,8 +242,12 @@ STATUS = [
     ([_svc("s_app", "completed", 2)], [_task("s_app", "a"), _task("s_app", "b")], True, "deployed"),
     ([_svc("s_app", "updating", 2)], [_task("s_app", "a"), _task("s_app", "b")], False, "deployed"),
     ([_svc("s_app", "completed", 2)], [_task("s_app", "a")], False, "deployed"),
-    ([_svc("s_app", "completed", 1)], [_task("s_app", "a"), _task("s_app", "b", "Shutdown", "Shutdown")], True,
-     "deployed"),
+    (
+        [_svc("s_app", "completed", 1)],
+        [_task("s_app", "a"), _task("s_app", "b", "Shutdown", "Shutdown")],
+        True,
+        "deployed",
+    ),
     ([_svc("s_app", "rollback_started", 1)], [_task("s_app", "a")], False, "deployed"),
     ([_svc("s_app", "rollback_completed", 1)], [_task("s_app", "a")], True, "rolled_back"),
     ([_svc("s_app", "paused", 1)], [_task("s_app", "a")], True, "failed"),
@@ -255,12 +265,25 @@ def test_status(services: list, tasks: list, settled: bool, outcome: str) -> Non
 def test_status_lists_nodes_per_service() -> None:
     got = swarm_stack_status([_svc("s_app", None, 2)], [_task("s_app", "w2"), _task("s_app", "w1")])
     assert got["services"]["s_app"] == {
-        "update_state": "none", "message": "", "running": 2, "desired": 2, "nodes": ["w1", "w2"]
+        "update_state": "none",
+        "message": "",
+        "running": 2,
+        "desired": 2,
+        "nodes": ["w1", "w2"],
     }
 
 
 def test_filters_registered() -> None:
     assert set(FilterModule().filters()) == {
-        "swarm_stack_errors", "swarm_stack_definition", "swarm_secret_name", "swarm_config_name",
+        "swarm_stack_errors",
+        "swarm_stack_definition",
+        "swarm_secret_name",
+        "swarm_config_name",
         "swarm_stack_status",
+        "swarm_secret_versions",
     }
+
+
+def test_secret_versions_name_every_key() -> None:
+    got = swarm_secret_versions({"A": "x", "B": 2}, "p")
+    assert got == {"A": swarm_secret_name("p", "A", "x"), "B": swarm_secret_name("p", "B", "2")}

@@ -231,7 +231,6 @@ def _deploy(name: str, svc: Mapping[str, Any], spec: Mapping[str, Any], swarm: M
     deploy: dict[str, Any] = {
         "mode": mode,
         "endpoint_mode": spec.get("endpoint_mode", swarm.get("endpoint_mode", "dnsrr")),
-        "labels": {"pidock.release": str(swarm.get("version", ""))},
         # A service with a named volume (a database) must not run twice on its data: stop-first.
         "update_config": {
             **(swarm.get("update") or {}),
@@ -305,7 +304,6 @@ def _render_front(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> dict[st
     deploy: dict[str, Any] = {
         "mode": mode,
         "endpoint_mode": swarm.get("endpoint_mode", "dnsrr"),
-        "labels": {"pidock.release": str(swarm.get("version", ""))},
         # Host-mode ports: a new nginx cannot bind them beside the old one on the same node.
         "update_config": {**(swarm.get("update") or {}), "order": "stop-first"},
         "rollback_config": {**(swarm.get("rollback") or {}), "order": "stop-first"},

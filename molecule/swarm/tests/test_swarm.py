@@ -199,3 +199,65 @@ def test_bad_inputs_are_refused_before_anything_changes() -> None:
     out = play("converge.yml", "-e", '{"docker_daemon_options": {"live-restore": true}}', expect_rc=2)
     assert "docker_swarm_node is true but docker_daemon_options sets live-restore: true" in out
     assert run_ok(host(MANAGER), "docker service ls -q | sort; docker secret ls -q | sort") == before
+
+
+def _wait(what: str, check: Any, limit: float) -> float:
+    """Seconds until check() is true; fail after limit."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if check():
+            return time.monotonic() - start
+        time.sleep(1)
+    raise AssertionError(f"{what}: not within {limit} s")
+
+
+def _node(name: str) -> dict[str, Any]:
+    out = run_ok(host(MANAGER), "docker node ls --format '{{json .}}'")
+    return next(n for n in (json.loads(line) for line in out.splitlines()) if n["Hostname"] == name)
+
+
+def test_lost_worker_tasks_run_elsewhere_within_30_s() -> None:
+    victim = next(n for n in running_nodes("inventory_app") if n != MANAGER)
+    with Probe("lost") as probe:
+        start = time.monotonic()
+        subprocess.run(["docker", "stop", victim], check=True, capture_output=True)
+        took = (
+            time.monotonic()
+            - start
+            + _wait(
+                "app back to 3 running tasks on the other nodes",
+                lambda: len(running_nodes("inventory_app")) == 3 and victim not in running_nodes("inventory_app"),
+                60,
+            )
+        )
+        time.sleep(3)
+    result = probe.result()
+    errors_s = result["failed"] / 25
+    print(f"[swarm] {victim} stopped: app tasks rescheduled in {took:.1f} s; probe {result}")
+    assert took <= 30
+    assert errors_s <= 1.0, result
+
+
+def test_worker_comes_back_and_rejoins() -> None:
+    victim = next(n for n in NODES if n != MANAGER and _node(n)["Status"] != "Ready")
+    subprocess.run(["docker", "start", victim], check=True, capture_output=True)
+    took = _wait(f"{victim} Ready again", lambda: _node(victim)["Status"] == "Ready", 120)
+    print(f"[swarm] {victim} rejoined {took:.1f} s after its start")
+    assert _node(victim)["Availability"] == "Active"
+
+
+def test_drain_moves_the_tasks_and_undrain() -> None:
+    play("cluster.yml", "-e", '{"swarm_test_drain": ["swarm-2"]}')
+    assert _node("swarm-2")["Availability"] == "Drain"
+    took = _wait(
+        "swarm-2 empty and app 3/3",
+        lambda: (
+            "swarm-2" not in running_nodes("inventory_app") + running_nodes("inventory_nginx")
+            and len(running_nodes("inventory_app")) == 3
+        ),
+        60,
+    )
+    print(f"[swarm] swarm-2 drained in {took:.1f} s")
+    assert served(MANAGER) == "v2"
+    play("cluster.yml")
+    assert _node("swarm-2")["Availability"] == "Active"

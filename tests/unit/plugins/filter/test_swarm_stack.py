@@ -160,6 +160,14 @@ def test_definition_shape() -> None:
     assert "$$(cat" in app["entrypoint"][2]
 
 
+def test_a_new_version_changes_only_what_uses_it() -> None:
+    """The release label must not roll every service: only the app's environment changes."""
+    v2 = _with(STACK, "services.app.environment.RELEASE", "v2")
+    before = swarm_stack_definition(STACK, SWARM)["services"]
+    after = swarm_stack_definition(v2, _with(SWARM, "version", "v2"))["services"]
+    assert [name for name in before if before[name] != after[name]] == ["app"]
+
+
 def test_database_is_pinned_and_never_runs_twice() -> None:
     pg = swarm_stack_definition(STACK, SWARM)["services"]["postgres"]
     assert pg["deploy"]["placement"] == {"constraints": ["node.labels.db == true"]}

@@ -225,6 +225,32 @@ def swarm_stack_errors(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> li
     return errors
 
 
+def swarm_node_image_specs(
+    specs: list[Mapping[str, Any]], swarm: Mapping[str, Any], node: str
+) -> list[Mapping[str, Any]]:
+    """The image specs (compose_image_specs) of the services that may run on `node`: a service
+    pinned by label (placement, or a node.labels == constraint) needs its image only on the nodes
+    carrying the label, so a database image is not loaded on every node."""
+    labels = (swarm.get("node_labels", {}) or {}).get(node, {}) or {}
+    per_service = swarm.get("services", {}) or {}
+    front = _front(swarm)
+    keep = []
+    for spec in specs:
+        name = spec["service"]
+        if front.get("enabled") and name == front.get("name"):
+            constraints, _ = _constraints(name, {"constraints": front.get("constraints", [])})
+        else:
+            constraints, _ = _constraints(name, per_service.get(name, {}) or {})
+        fits = True
+        for constraint in constraints:
+            found = _CONSTRAINT_RE.match(constraint)
+            if found and found.group(2) == "==" and str(labels.get(found.group(1))) != found.group(3).strip("'\""):
+                fits = False
+        if fits:
+            keep.append(spec)
+    return keep
+
+
 def _deploy(name: str, svc: Mapping[str, Any], spec: Mapping[str, Any], swarm: Mapping[str, Any]) -> dict[str, Any]:
     stateful = any(_named_volume(v) for v in svc.get("volumes", []) or [])
     mode = spec.get("mode", "replicated")
@@ -362,4 +388,5 @@ class FilterModule:
             "swarm_secret_versions": swarm_secret_versions,
             "swarm_config_name": swarm_config_name,
             "swarm_stack_status": swarm_stack_status,
+            "swarm_node_image_specs": swarm_node_image_specs,
         }

@@ -11,6 +11,7 @@ import yaml
 from ansible_collections.pidock.stack.plugins.filter.swarm_stack import (
     FilterModule,
     swarm_config_name,
+    swarm_node_image_specs,
     swarm_secret_name,
     swarm_secret_versions,
     swarm_stack_definition,
@@ -289,7 +290,24 @@ def test_filters_registered() -> None:
         "swarm_config_name",
         "swarm_stack_status",
         "swarm_secret_versions",
+        "swarm_node_image_specs",
     }
+
+
+@pytest.mark.parametrize(
+    ("node", "services"),
+    [("m1", ["postgres", "app", "nginx"]), ("w1", ["app", "nginx"]), ("ghost", ["app", "nginx"])],
+)
+def test_images_only_where_the_service_may_run(node: str, services: list[str]) -> None:
+    specs = [{"service": n} for n in ("postgres", "app", "nginx")]
+    assert [s["service"] for s in swarm_node_image_specs(specs, SWARM, node)] == services
+
+
+def test_front_on_edge_nodes_needs_its_image_there_only() -> None:
+    swarm = _with(SWARM, "front.constraints", ["node.labels.edge == yes"])
+    specs = [{"service": "nginx"}]
+    assert swarm_node_image_specs(specs, swarm, "w2") == specs
+    assert swarm_node_image_specs(specs, swarm, "w1") == []
 
 
 def test_secret_versions_name_every_key() -> None:

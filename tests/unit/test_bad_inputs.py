@@ -18,6 +18,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.pidock.stack.plugins.filter.compose_stack import compose_errors
+from ansible_collections.pidock.stack.plugins.filter.tls_checks import tls_bundle_errors, tls_input_errors
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 
@@ -110,6 +111,40 @@ def spec(role: str, params: dict[str, Any], entry: str = "main") -> Callable[[],
     return run
 
 
+TLS: dict[str, Any] = {
+    "tls_mode": "ca",
+    "tls_key_type": "ECC",
+    "tls_key_size": 2048,
+    "tls_validity_days": 365,
+    "tls_ca_validity_days": 3650,
+    "tls_renew_days": 30,
+    "tls_names": ["inventory.pidock.test"],
+}
+CERT: dict[str, Any] = {
+    "public_key": "PUB",
+    "public_key_type": "ECC",
+    "public_key_data": {"curve": "secp256r1", "exponent_size": 256},
+    "valid_at": {"now": True},
+    "basic_constraints": ["CA:FALSE"],
+    "extended_key_usage": ["TLS Web Server Authentication"],
+    "subject_alt_name": ["DNS:test.local"],
+}
+
+
+def tls(**changes: Any) -> Callable[[], list[str]]:
+    return lambda: tls_input_errors({**TLS, **changes})
+
+
+def bundle(**changes: Any) -> Callable[[], list[str]]:
+    """The rejection message of pidock.stack.tls for a provided certificate with these properties."""
+
+    def run() -> list[str]:
+        failed = tls_bundle_errors({**CERT, **changes}, {"public_key": "PUB"}, {"complete_chain": []}, ["test.local"])
+        return [f"tls: provided bundle rejected by the {f['check']} check: {f['msg']}" for f in failed]
+
+    return run
+
+
 # (id, check, expected part of the message)
 CASES: list[tuple[str, Callable[[], list[str]], str]] = [
     # --- compose: item 11 (injection and full matches) ---
@@ -192,6 +227,21 @@ CASES: list[tuple[str, Callable[[], list[str]], str]] = [
      "argument 'docker_proxy_env' is of type list and we were unable to convert to dict"),
     ("docker_default_address_pools strings", spec("docker", {"docker_default_address_pools": ["10.0.0.0/8"]}),
      "docker_default_address_pools"),
+    # --- tls: settings and provided bundles (item 10) ---
+    ("tls_validity_days -5", tls(tls_validity_days=-5), "tls_validity_days: must be a whole number of days >= 1"),
+    ("tls_renew_days -1", tls(tls_renew_days="-1"), "tls_renew_days: must be a whole number of days >= 0"),
+    ("tls_key_size 1024", tls(tls_key_type="RSA", tls_key_size=1024), "tls_key_size: RSA keys must have 2048"),
+    ("leaf outlives the CA", tls(tls_validity_days=4000), "tls_validity_days: 4000 outlives the CA"),
+    ("tls_names newline", tls(tls_names=["a.test\nb.test"]), "tls_names: 'a.test\\nb.test' is not a DNS name"),
+    ("provided: no SAN", bundle(subject_alt_name=None),
+     "rejected by the names check: the certificate has no subjectAltName"),
+    ("provided: RSA-1024", bundle(public_key_type="RSA", public_key_data={"size": 1024}),
+     "rejected by the key-size check: the certificate has an RSA key of 1024 bits"),
+    ("provided: CA:TRUE leaf", bundle(basic_constraints=["CA:TRUE"]),
+     "rejected by the leaf check: the certificate is a CA certificate"),
+    ("provided: clientAuth only", bundle(extended_key_usage=["TLS Web Client Authentication"]),
+     "rejected by the usage check"),
+    ("provided: expired", bundle(valid_at={"now": False}), "rejected by the expiry check"),
     # --- tls: argument_specs ---
     ("tls_mode magic", spec("tls", {"tls_mode": "magic"}),
      "value of tls_mode must be one of: selfsigned, ca, provided, acme"),

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.pidock.stack.plugins.filter.compose_stack import compose_errors
+from ansible_collections.pidock.stack.plugins.filter.docker_checks import docker_input_errors
 from ansible_collections.pidock.stack.plugins.filter.tls_checks import tls_bundle_errors, tls_input_errors
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
@@ -131,6 +132,24 @@ CERT: dict[str, Any] = {
 }
 
 
+DOCKER: dict[str, Any] = {
+    "docker_install_source": "upstream",
+    "docker_upstream_gpg_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88",
+    "docker_upstream_repo_url": "https://download.docker.com/linux",
+    "docker_upstream_gpg_key_url": "",
+    "docker_upstream_allow_http": False,
+    "docker_data_root": "",
+    "docker_compose_min_version": "2.18.0",
+    "docker_proxy_env": {},
+    "docker_pi_cmdline_tokens": ["cgroup_enable=memory"],
+    "docker_users": [],
+}
+
+
+def docker(**changes: Any) -> Callable[[], list[str]]:
+    return lambda: docker_input_errors({**DOCKER, **changes})
+
+
 def tls(**changes: Any) -> Callable[[], list[str]]:
     return lambda: tls_input_errors({**TLS, **changes})
 
@@ -216,6 +235,21 @@ CASES: list[tuple[str, Callable[[], list[str]], str]] = [
      "argument 'compose_front_enabled' is of type str and we were unable to convert to bool"),
     ("compose_front_source ftp", spec("compose", {"compose_front_source": "ftp"}),
      "value of compose_front_source must be one of: pull, build, load"),
+    # --- docker: values argument_specs cannot express (items 3, 6, 7) ---
+    ("proxy value injecting ExecStartPre", docker(docker_proxy_env={"HTTP_PROXY": 'http://p:1"\nExecStartPre=/bin/id'}),
+     "docker_proxy_env.HTTP_PROXY: a URL or host list without spaces, quotes, backslashes or control characters"),
+    ("proxy variable not a proxy", docker(docker_proxy_env={"LD_PRELOAD": "/x.so"}),
+     "docker_proxy_env: 'LD_PRELOAD' is not one of HTTP_PROXY"),
+    ("repository over http", docker(docker_upstream_repo_url="http://mirror.lan/linux"),
+     "docker_upstream_repo_url: http is refused"),
+    ("signing key over http", docker(docker_upstream_gpg_key_url="http://mirror.lan/gpg"),
+     "docker_upstream_gpg_key_url: http is refused"),
+    ("fingerprint not hex", docker(docker_upstream_gpg_fingerprint="0EBFCD88"),
+     "docker_upstream_gpg_fingerprint: must be 40 or 64 hex digits"),
+    ("cmdline token with a newline", docker(docker_pi_cmdline_tokens=["cgroup_enable=memory\ninit=/bin/sh"]),
+     "docker_pi_cmdline_tokens: 'cgroup_enable=memory\\ninit=/bin/sh' must be one kernel parameter"),
+    ("data root relative", docker(docker_data_root="srv/docker"), "docker_data_root: must be an absolute path"),
+    ("docker_users not a name", docker(docker_users=["pi\nroot"]), "docker_users: 'pi\\nroot' is not a user name"),
     # --- docker: argument_specs ---
     ("docker_install_source snap", spec("docker", {"docker_install_source": "snap"}),
      "value of docker_install_source must be one of: upstream, distro"),

@@ -38,6 +38,7 @@ lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
 	ruff check .
+	python scripts/secret_leaks.py lint
 
 unit: venv
 	@# pytest exits 5 when it collects nothing; an empty tests/unit is not a failure.

@@ -296,12 +296,13 @@ def _front_errors(front: Mapping[str, Any], stack: Mapping[str, Any], names: set
     if volume and volume not in (stack.get("volumes", {}) or {}):
         errors.append(f"compose_front_images_volume: {volume!r} is not declared in compose_volumes")
     for key in ("http_port", "https_port", "upstream_port"):
-        errors.extend(_port_errors(f"compose_front_{key}", front.get(key)))
+        if key in front:
+            errors.extend(_port_errors(f"compose_front_{key}", front[key]))
     http, https = _integer(front.get("http_port")), _integer(front.get("https_port"))
     if http is not None and http == https:
         errors.append(f"compose_front_http_port: must differ from compose_front_https_port (both {http})")
     try:
-        ipaddress.ip_address(str(front.get("bind")))
+        ipaddress.ip_address(str(front.get("bind", "0.0.0.0")))
     except ValueError:
         errors.append(f"compose_front_bind: must be an IP address like 0.0.0.0 or ::1 (got {front.get('bind')!r})")
     return errors

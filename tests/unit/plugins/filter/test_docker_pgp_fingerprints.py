@@ -125,3 +125,38 @@ def test_gpg_reads_the_kept_key_and_its_armor_checksum(tmp_path):
 def test_a_subkey_or_unknown_fingerprint_is_not_a_primary_key(fingerprint):
     with pytest.raises(AnsibleFilterError, match="no primary key with fingerprint"):
         docker_pgp_primary_key((FIXTURES / "docker-release-key.asc").read_text(), fingerprint)
+
+
+def _gpg(home, *args, **kw):
+    argv = ["gpg", "--homedir", str(home), "--batch", "--yes", *args]
+    return subprocess.run(argv, capture_output=True, check=True, **kw)
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None or shutil.which("gpgv") is None, reason="gpg/gpgv not installed")
+def test_gpgv_trusts_the_pinned_key_and_not_an_appended_one(tmp_path):
+    """What apt does with Signed-By: the attacker's key appended to the block must not verify anything."""
+    blocks, signed = [], {}
+    for who in ("repo", "attacker"):
+        home = tmp_path / who
+        home.mkdir(mode=0o700)
+        _gpg(home, "--passphrase", "", "--quick-gen-key", f"{who} <{who}@pidock.invalid>", "ed25519", "sign", "never")
+        blocks.append(_gpg(home, "--armor", "--export", text=True).stdout)
+        release = tmp_path / f"{who}.Release"
+        release.write_text(f"signed by {who}\n")
+        _gpg(home, "--detach-sign", "-o", str(release) + ".sig", str(release))
+        signed[who] = release
+    fingerprint = docker_pgp_fingerprints(blocks[0])[0]
+    served = blocks[0] + blocks[1]  # the mirror appends its key
+
+    def gpgv(keyring_text: str, who: str) -> int:
+        asc = tmp_path / "keyring.asc"
+        asc.write_text(keyring_text)
+        keyring = tmp_path / "keyring.gpg"
+        _gpg(tmp_path / "repo", "--dearmor", "-o", str(keyring), str(asc))
+        return subprocess.run(["gpgv", "--keyring", str(keyring), str(signed[who]) + ".sig", str(signed[who])],
+                              capture_output=True).returncode
+
+    assert gpgv(served, "attacker") == 0, "installing the whole block trusts the attacker (the f5e7451 behaviour)"
+    kept = docker_pgp_primary_key(served, fingerprint)
+    assert gpgv(kept, "repo") == 0
+    assert gpgv(kept, "attacker") != 0

@@ -133,12 +133,14 @@ def _gpg(home, *args, **kw):
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None or shutil.which("gpgv") is None, reason="gpg/gpgv not installed")
-def test_gpgv_trusts_the_pinned_key_and_not_an_appended_one(tmp_path):
+def test_gpgv_trusts_the_pinned_key_and_not_an_appended_one(tmp_path, request):
     """What apt does with Signed-By: the attacker's key appended to the block must not verify anything."""
     blocks, signed = [], {}
     for who in ("repo", "attacker"):
         home = tmp_path / who
         home.mkdir(mode=0o700)
+        kill = ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"]
+        request.addfinalizer(lambda kill=kill: subprocess.run(kill, check=False))
         _gpg(home, "--passphrase", "", "--quick-gen-key", f"{who} <{who}@pidock.invalid>", "ed25519", "sign", "never")
         blocks.append(_gpg(home, "--armor", "--export", text=True).stdout)
         release = tmp_path / f"{who}.Release"

@@ -41,6 +41,7 @@ lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
 	ruff check .
+	python scripts/secret_leaks.py lint
 	python scripts/role_docs.py --check
 	python scripts/doc_check.py
 	antsibull-changelog lint

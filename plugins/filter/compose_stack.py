@@ -11,16 +11,27 @@ compose_failing(inspect_list)              -> [{service, container, status, outp
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-_PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_SERVICE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PORT_RE = re.compile(r"^(?:(?:\d{1,3}\.){3}\d{1,3}:)?(?:\d{1,5}:)?\d{1,5}(?:/(?:tcp|udp))?$")
-_MEMORY_RE = re.compile(r"^\d+(?:\.\d+)?[bkmgBKMG]?$")
+# Every pattern is used with fullmatch: `$` would also accept a trailing newline.
+_PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_SERVICE_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
+_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VERSION_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._:+()@~-]{0,98}[A-Za-z0-9._:+()@~-])?")
+_PORT_RE = re.compile(
+    r"(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5}):)?(?P<container>\d{1,5})(?:/(?P<proto>tcp|udp))?"
+)
+_MEMORY_RE = re.compile(r"\d+(?:\.\d+)?[bkmgBKMG]?")
+_CPUS_RE = re.compile(r"\d+(?:\.\d+)?")
+_DURATION_RE = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+")
+_IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
+_RESTART_RE = re.compile(r"no|always|unless-stopped|on-failure(?::\d{1,4})?")
+_SERVER_NAME_RE = re.compile(r"[A-Za-z0-9_*~.-]+(?: [A-Za-z0-9_*~.-]+)*")
+_BODY_SIZE_RE = re.compile(r"\d{1,9}[kKmMgG]?")
 _SOURCES = ("pull", "build", "load")
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 _PASSTHROUGH = (
@@ -58,6 +69,12 @@ _PIDOCK_KEYS = (
     "image", "source", "load_src", "load_path", "build_context", "secrets", "depends_on", "limits", "restart"
 )
 _ALLOWED = frozenset(_PASSTHROUGH + _PIDOCK_KEYS)
+_SETTING_MINIMUM = {
+    "compose_health_timeout": 1,
+    "compose_min_free_mb": 0,
+    "compose_lock_timeout": 1,
+    "compose_keep_releases": 1,
+}
 _HEALTH_KEYS = frozenset(("test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"))
 
 
@@ -77,22 +94,112 @@ def _depends(spec: Any) -> dict[str, dict[str, Any]]:
     if isinstance(spec, list):
         return {str(name): {"condition": "service_started"} for name in spec}
     if isinstance(spec, Mapping):
-        return {str(k): dict(v or {"condition": "service_started"}) for k, v in spec.items()}
+        return {
+            str(k): dict(v) if isinstance(v, Mapping) and v else {"condition": "service_started"}
+            for k, v in spec.items()
+        }
     return {}
 
 
-def _service_errors(name: str, svc: Any, stack: Mapping[str, Any], names: set[str]) -> list[str]:
+def _full(pattern: re.Pattern[str], value: Any) -> bool:
+    """The whole of a string matches (no trailing newline slips past a `$`)."""
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def _integer(value: Any) -> int | None:
+    """An int, or a string of digits as `-e name=123` gives; None for anything else (bools too)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value.strip()):
+        return int(value)
+    return None
+
+
+def _port_errors(where: str, value: Any) -> list[str]:
+    number = _integer(value)
+    if number is None or not 1 <= number <= 65535:
+        return [f"{where}: must be a port number 1-65535 (got {value!r})"]
+    return []
+
+
+def _parse_port(entry: Any) -> tuple[str | None, tuple[str, int] | None]:
+    """'[ip:][host:]container[/proto]' -> (problem or None, (proto, host port) when one is published)."""
+    if isinstance(entry, bool) or not isinstance(entry, (str, int)):
+        return "is not [ip:][host:]container[/proto]", None
+    found = _PORT_RE.fullmatch(str(entry))
+    if found is None:
+        return "is not [ip:][host:]container[/proto]", None
+    if found["ip"] and any(int(octet) > 255 for octet in found["ip"].split(".")):
+        return f"address {found['ip']} is not an IPv4 address", None
+    for part in ("host", "container"):
+        if found[part] is not None and not 1 <= int(found[part]) <= 65535:
+            return f"{part} port {found[part]} is outside 1-65535", None
+    if found["host"] is None:
+        return None, None
+    return None, (found["proto"] or "tcp", int(found["host"]))
+
+
+def _health_errors(where: str, health: Any) -> list[str]:
+    if not isinstance(health, Mapping):
+        return [f"{where}: must be a mapping"]
+    errors = []
+    if set(health) - _HEALTH_KEYS:
+        errors.append(f"{where}: unknown field(s) {', '.join(sorted(map(str, set(health) - _HEALTH_KEYS)))}")
+    if "disable" in health and not isinstance(health["disable"], bool):
+        errors.append(f"{where}.disable: must be true or false")
+    test = health.get("test")
+    if not health.get("disable"):
+        if not test:
+            errors.append(f"{where}.test: required unless disable is true")
+        elif not (isinstance(test, str) or (isinstance(test, list) and all(isinstance(t, str) for t in test))):
+            errors.append(f"{where}.test: a command string or a list of strings")
+    if "retries" in health:
+        retries = health["retries"]
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            errors.append(f"{where}.retries: must be a whole number >= 0 (got {retries!r})")
+    for key in ("interval", "timeout", "start_period", "start_interval"):
+        if key in health and not _full(_DURATION_RE, health[key]):
+            errors.append(f"{where}.{key}: must be a duration like 2s, 1m30s or 500ms (got {health[key]!r})")
+    return errors
+
+
+def _limit_errors(where: str, limits: Any) -> list[str]:
+    if not isinstance(limits, Mapping) or set(limits) - {"cpus", "memory", "pids"}:
+        return [f"{where}: a mapping with cpus, memory and/or pids"]
+    errors = []
+    if "memory" in limits and not _full(_MEMORY_RE, str(limits["memory"])):
+        errors.append(f"{where}.memory: {limits['memory']!r} is not a size like 512m or 1g")
+    if "cpus" in limits:
+        cpus = limits["cpus"]
+        text = str(cpus) if isinstance(cpus, (int, float, str)) and not isinstance(cpus, bool) else ""
+        if not _full(_CPUS_RE, text) or float(text) <= 0:
+            errors.append(f"{where}.cpus: must be a number of CPUs above 0 like 0.5 or 2 (got {cpus!r})")
+    if "pids" in limits:
+        pids = _integer(limits["pids"])
+        if pids is None or pids < 1:
+            errors.append(f"{where}.pids: must be a whole number >= 1 (got {limits['pids']!r})")
+    return errors
+
+
+def _service_errors(
+    name: str, svc: Any, stack: Mapping[str, Any], names: set[str], published: dict[tuple[str, int], str]
+) -> list[str]:
     where = f"compose_services.{name}"
     if not isinstance(svc, Mapping):
         return [f"{where}: must be a mapping of compose fields, got {type(svc).__name__}"]
     errors: list[str] = []
-    if not _SERVICE_RE.match(name):
+    if not _full(_SERVICE_RE, name):
         errors.append(f"{where}: service names may use letters, digits, '_', '.', '-' (got {name!r})")
-    unknown = sorted(set(svc) - _ALLOWED)
+    unknown = sorted(map(str, set(svc) - _ALLOWED))
     if unknown:
         errors.append(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_ALLOWED))}")
-    if not isinstance(svc.get("image"), str) or not svc.get("image"):
+    image = svc.get("image")
+    if not isinstance(image, str) or not image.strip():
         errors.append(f"{where}.image: required (the image reference, e.g. 'nginx:1.27')")
+    elif not _full(_IMAGE_RE, image):
+        errors.append(f"{where}.image: {image!r} is not an image reference like 'nginx:1.27' or 'app@sha256:...'")
     source = svc.get("source", "pull")
     if source not in _SOURCES:
         errors.append(f"{where}.source: must be one of {', '.join(_SOURCES)}, got {source!r}")
@@ -100,92 +207,170 @@ def _service_errors(name: str, svc: Any, stack: Mapping[str, Any], names: set[st
         errors.append(f"{where}: source 'load' needs load_src (tarball on the controller) or load_path (on the host)")
     if source == "build" and not svc.get("build_context"):
         errors.append(f"{where}: source 'build' needs build_context (a directory on the controller)")
+    for key in ("load_src", "load_path", "build_context"):
+        if key in svc and not isinstance(svc[key], str):
+            errors.append(f"{where}.{key}: must be a path (a string)")
+    if "restart" in svc and not _full(_RESTART_RE, svc["restart"]):
+        errors.append(
+            f"{where}.restart: must be no, always, unless-stopped or on-failure[:N] (got {svc['restart']!r})"
+        )
+    secret_names = list(stack.get("secret_names", []) or [])
     env = svc.get("environment", {})
     if not isinstance(env, Mapping):
         errors.append(f"{where}.environment: must be a mapping NAME: value")
     else:
         for key, value in env.items():
-            if not _ENV_RE.match(str(key)):
+            if not _full(_ENV_RE, key):
                 errors.append(f"{where}.environment: {key!r} is not a valid variable name")
             if isinstance(value, (Mapping, list)):
                 errors.append(f"{where}.environment.{key}: must be a scalar")
-            if key in stack.get("secret_names", []):
+            if key in secret_names:
                 errors.append(f"{where}.environment.{key}: is a secret; list it under secrets instead")
-    for secret in svc.get("secrets", []) or []:
-        if secret not in stack.get("secret_names", []):
-            errors.append(f"{where}.secrets: {secret!r} is not a key of compose_secrets")
-    for dep, spec in _depends(svc.get("depends_on", {})).items():
+    secrets = svc.get("secrets", []) or []
+    if not isinstance(secrets, list):
+        errors.append(f"{where}.secrets: a list of compose_secrets keys, got {type(secrets).__name__} {secrets!r}")
+    else:
+        for secret in secrets:
+            if not isinstance(secret, str) or secret not in secret_names:
+                errors.append(f"{where}.secrets: {secret!r} is not a key of compose_secrets")
+    depends = svc.get("depends_on", {})
+    if not isinstance(depends, (Mapping, list)):
+        errors.append(f"{where}.depends_on: must be a list of services or a mapping service: {{condition}}")
+    if isinstance(depends, Mapping):
+        for dep, spec in depends.items():
+            if spec is not None and not isinstance(spec, Mapping):
+                errors.append(f"{where}.depends_on.{dep}: must be a mapping like {{condition: service_healthy}}")
+    for dep, spec in _depends(depends).items():
         if dep not in names:
             errors.append(f"{where}.depends_on: unknown service {dep!r}")
         if spec.get("condition", "service_started") not in _CONDITIONS:
             errors.append(f"{where}.depends_on.{dep}.condition: must be one of {', '.join(_CONDITIONS)}")
-    if not isinstance(svc.get("depends_on", {}), (Mapping, list)):
-        errors.append(f"{where}.depends_on: must be a list of services or a mapping service: {{condition}}")
-    for port in svc.get("ports", []) or []:
-        if not _PORT_RE.match(str(port)):
-            errors.append(f"{where}.ports: {port!r} is not [ip:][host:]container[/proto]")
+    ports = svc.get("ports", []) or []
+    if not isinstance(ports, list):
+        errors.append(f"{where}.ports: must be a list of [ip:][host:]container[/proto]")
+        ports = []
+    for port in ports:
+        problem, host_port = _parse_port(port)
+        if problem:
+            errors.append(f"{where}.ports: {port!r} {problem}")
+        elif host_port is not None:
+            owner = published.setdefault(host_port, where)
+            if owner != where:
+                errors.append(f"{where}.ports: host port {host_port[1]}/{host_port[0]} is already published by {owner}")
+    volumes = svc.get("volumes", []) or []
+    if not isinstance(volumes, list):
+        errors.append(f"{where}.volumes: must be a list")
+        volumes = []
     declared = set(stack.get("volumes", {}) or {})
-    for entry in svc.get("volumes", []) or []:
+    for entry in volumes:
         vol = _named_volume(entry)
         if vol is not None and vol not in declared:
             errors.append(f"{where}.volumes: named volume {vol!r} is not declared in compose_volumes")
-    health = svc.get("healthcheck")
-    if health is not None:
-        if not isinstance(health, Mapping):
-            errors.append(f"{where}.healthcheck: must be a mapping")
-        else:
-            if not health.get("disable") and not health.get("test"):
-                errors.append(f"{where}.healthcheck.test: required unless disable is true")
-            if set(health) - _HEALTH_KEYS:
-                errors.append(f"{where}.healthcheck: unknown field(s) {', '.join(sorted(set(health) - _HEALTH_KEYS))}")
-    limits = svc.get("limits", {}) or {}
-    if not isinstance(limits, Mapping) or set(limits) - {"cpus", "memory", "pids"}:
-        errors.append(f"{where}.limits: a mapping with cpus, memory and/or pids")
-    elif "memory" in limits and not _MEMORY_RE.match(str(limits["memory"])):
-        errors.append(f"{where}.limits.memory: {limits['memory']!r} is not a size like 512m or 1g")
+    if svc.get("healthcheck") is not None:
+        errors.extend(_health_errors(f"{where}.healthcheck", svc["healthcheck"]))
+    if svc.get("limits"):
+        errors.extend(_limit_errors(f"{where}.limits", svc["limits"]))
     return errors
 
 
-def compose_errors(stack: Mapping[str, Any]) -> list[str]:
-    """Every problem of a stack definition, as messages naming the variable at fault."""
+def _front_errors(front: Mapping[str, Any], stack: Mapping[str, Any], names: set[str]) -> list[str]:
+    errors: list[str] = []
+    upstream = front.get("upstream_service")
+    if upstream not in names:
+        errors.append(f"compose_front_upstream_service: {upstream!r} is not one of compose_services")
+    if not _full(_SERVICE_RE, front.get("name")):
+        errors.append(f"compose_front_name: letters, digits, '_', '.', '-' (got {front.get('name')!r})")
+    if front.get("name") in names:
+        errors.append(f"compose_front_name: {front.get('name')!r} collides with a service of compose_services")
+    if front.get("source", "pull") not in ("pull", "load"):
+        errors.append(f"compose_front_source: pull or load, got {front.get('source')!r}")
+    if front.get("source") == "load" and not (front.get("load_src") or front.get("load_path")):
+        errors.append("compose_front_source load needs compose_front_load_src or compose_front_load_path")
+    if not front.get("image"):
+        errors.append("compose_front_image: required when compose_front_enabled")
+    elif not _full(_IMAGE_RE, front["image"]):
+        errors.append(f"compose_front_image: {front['image']!r} is not an image reference like 'nginx:1.27'")
+    if not front.get("tls_fullchain") or not front.get("tls_privkey"):
+        errors.append("compose_tls (tls_facts): fullchain_path and privkey_path are required by the nginx front")
+    volume = front.get("images_volume")
+    if volume and volume not in (stack.get("volumes", {}) or {}):
+        errors.append(f"compose_front_images_volume: {volume!r} is not declared in compose_volumes")
+    for key in ("http_port", "https_port", "upstream_port"):
+        if key in front:
+            errors.extend(_port_errors(f"compose_front_{key}", front[key]))
+    http, https = _integer(front.get("http_port")), _integer(front.get("https_port"))
+    if http is not None and http == https:
+        errors.append(f"compose_front_http_port: must differ from compose_front_https_port (both {http})")
+    try:
+        ipaddress.ip_address(str(front.get("bind", "0.0.0.0")))
+    except ValueError:
+        errors.append(f"compose_front_bind: must be an IP address like 0.0.0.0 or ::1 (got {front.get('bind')!r})")
+    return errors
+
+
+def _settings_errors(settings: Mapping[str, Any]) -> list[str]:
+    """Role settings outside the stack definition (kept out of it so they do not change release ids)."""
+    errors = []
+    for name, minimum in _SETTING_MINIMUM.items():
+        if name not in settings:
+            continue
+        value = _integer(settings[name])
+        if value is None or value < minimum:
+            errors.append(f"{name}: must be a whole number >= {minimum} (got {settings[name]!r})")
+    server_name = settings.get("compose_front_server_name", "_")
+    if not _full(_SERVER_NAME_RE, server_name):
+        errors.append(
+            "compose_front_server_name: host names separated by single spaces (letters, digits, '.', '-', '_', '*')"
+            f" (got {server_name!r})"
+        )
+    body_size = settings.get("compose_front_client_max_body_size", "25m")
+    if isinstance(body_size, bool) or not _full(_BODY_SIZE_RE, str(body_size)):
+        errors.append(f"compose_front_client_max_body_size: a size like 25m, 512k or 1g (got {body_size!r})")
+    return errors
+
+
+def compose_errors(stack: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> list[str]:
+    """Every problem of a stack definition (and the role's numeric settings), naming the variable at fault."""
     errors: list[str] = []
     project = stack.get("project")
-    if not isinstance(project, str) or not _PROJECT_RE.match(project):
+    if not _full(_PROJECT_RE, project):
         errors.append(
             f"compose_project: lowercase letters, digits, '_' and '-', starting alphanumeric (got {project!r})"
         )
-    if not str(stack.get("version") or "").strip():
+    version = stack.get("version")
+    if not isinstance(version, str):
+        errors.append(
+            f"compose_version: must be a string, got {type(version).__name__} {version!r}"
+            " (quote it: YAML reads 1.10 as the number 1.1)"
+        )
+    elif not version.strip():
         errors.append("compose_version: a non-empty version label is required (the app reports it at /health)")
-    for key in stack.get("secret_names", []):
-        if not _ENV_RE.match(str(key)):
+    elif not _full(_VERSION_RE, version):
+        errors.append(
+            "compose_version: letters, digits, spaces and ._:+()@~- only, starting and ending with neither space"
+            f" nor control characters, at most 100 (got {version!r})"
+        )
+    for key in stack.get("secret_names", []) or []:
+        if not _full(_ENV_RE, key):
             errors.append(f"compose_secrets: {key!r} is not a valid environment variable name")
+    errors.extend(_settings_errors(settings or {}))
     services = stack.get("services")
     if not isinstance(services, Mapping) or not services:
         errors.append("compose_services: define at least one service")
         return errors
     front = stack.get("front", {}) or {}
     names = set(services)
-    for name, svc in services.items():
-        errors.extend(_service_errors(str(name), svc, stack, names))
+    published: dict[tuple[str, int], str] = {}
     if front.get("enabled"):
+        for key in ("http_port", "https_port"):
+            number = _integer(front.get(key))
+            if number is not None:
+                published[("tcp", number)] = f"the nginx front (compose_front_{key})"
+    for name, svc in services.items():
+        errors.extend(_service_errors(str(name), svc, stack, names, published))
+    if front.get("enabled"):
+        errors.extend(_front_errors(front, stack, names))
         upstream = front.get("upstream_service")
-        if upstream not in names:
-            errors.append(f"compose_front_upstream_service: {upstream!r} is not one of compose_services")
-        if front.get("name") in names:
-            errors.append(f"compose_front_name: {front.get('name')!r} collides with a service of compose_services")
-        if front.get("source", "pull") not in ("pull", "load"):
-            errors.append(f"compose_front_source: pull or load, got {front.get('source')!r}")
-        if front.get("source") == "load" and not (front.get("load_src") or front.get("load_path")):
-            errors.append("compose_front_source load needs compose_front_load_src or compose_front_load_path")
-        if not front.get("image"):
-            errors.append("compose_front_image: required when compose_front_enabled")
-        if not front.get("tls_fullchain") or not front.get("tls_privkey"):
-            errors.append(
-                "compose_tls (tls_facts): fullchain_path and privkey_path are required by the nginx front"
-            )
-        volume = front.get("images_volume")
-        if volume and volume not in (stack.get("volumes", {}) or {}):
-            errors.append(f"compose_front_images_volume: {volume!r} is not declared in compose_volumes")
         if stack.get("cutover") == "blue_green" and isinstance(services.get(upstream), Mapping):
             if services[upstream].get("ports"):
                 errors.append(
@@ -202,6 +387,18 @@ def compose_errors(stack: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+def _literal(value: Any) -> Any:
+    """Escape `$` in every string so Compose passes it through byte for byte instead of interpolating
+    `${NAME}` from .env (every secret) or the host environment."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, Mapping):
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    return value
+
+
 def _service_name(name: str, stack: Mapping[str, Any], colour: str) -> str:
     front = stack.get("front", {}) or {}
     if stack.get("cutover") == "blue_green" and front.get("enabled") and name == front.get("upstream_service"):
@@ -213,12 +410,13 @@ def _render_service(name: str, svc: Mapping[str, Any], stack: Mapping[str, Any],
     out: dict[str, Any] = {"image": image, "pull_policy": "never", "restart": svc.get("restart", "unless-stopped")}
     for key in _PASSTHROUGH:
         if key in svc and svc[key] not in (None, [], {}):
-            out[key] = svc[key]
-    env = dict(out.get("environment", {}))
+            out[key] = _literal(svc[key])
+    env = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in out.get("environment", {}).items()}
+    # The only interpolations in the file: the secrets this service lists, from the release's .env.
     for secret in svc.get("secrets", []) or []:
         env[secret] = "${%s:?%s is missing from .env}" % (secret, secret)  # noqa: UP031 (compose syntax)
     if env:
-        out["environment"] = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in env.items()}
+        out["environment"] = env
     deps = _depends(svc.get("depends_on", {}))
     if deps:
         out["depends_on"] = {_service_name(k, stack, colour): v for k, v in deps.items()}
@@ -258,9 +456,9 @@ def compose_definition(stack: Mapping[str, Any], colour: str, images: Mapping[st
         }
     out: dict[str, Any] = {"name": stack["project"], "services": services}
     if stack.get("volumes"):
-        out["volumes"] = {k: (v or {}) for k, v in stack["volumes"].items()}
+        out["volumes"] = {k: _literal(v or {}) for k, v in stack["volumes"].items()}
     if stack.get("networks"):
-        out["networks"] = {k: (v or {}) for k, v in stack["networks"].items()}
+        out["networks"] = {k: _literal(v or {}) for k, v in stack["networks"].items()}
     return out
 
 

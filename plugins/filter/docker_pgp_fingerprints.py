@@ -42,23 +42,50 @@ _PUBLIC_KEY_TAGS = (6, 14)  # public key, public subkey
 
 
 def _dearmor(text: str) -> bytes:
+    """Every armored public key block in the text, decoded and concatenated (a mirror can append one)."""
     lines = [line.strip() for line in text.strip().splitlines()]
-    try:
-        start = next(i for i, line in enumerate(lines) if line.startswith("-----BEGIN PGP PUBLIC KEY BLOCK"))
-        end = next(i for i, line in enumerate(lines) if line.startswith("-----END PGP PUBLIC KEY BLOCK"))
-    except StopIteration as exc:
-        raise AnsibleFilterError("docker_pgp_fingerprints: input is not an armored OpenPGP public key block") from exc
-    body = lines[start + 1 : end]
-    # Armor headers end at the first empty line (when there are any).
-    if "" in body:
-        first_blank = body.index("")
-        if all(":" in line for line in body[:first_blank]):
-            body = body[first_blank + 1 :]
-    data = "".join(line for line in body if line and not line.startswith("="))
-    try:
-        return base64.b64decode(data, validate=True)
-    except binascii.Error as exc:
-        raise AnsibleFilterError(f"docker_pgp_fingerprints: bad base64 in key block: {exc}") from exc
+    starts = [i for i, line in enumerate(lines) if line.startswith("-----BEGIN PGP PUBLIC KEY BLOCK")]
+    ends = [i for i, line in enumerate(lines) if line.startswith("-----END PGP PUBLIC KEY BLOCK")]
+    if not starts or len(starts) != len(ends):
+        raise AnsibleFilterError("docker_pgp_fingerprints: input is not an armored OpenPGP public key block")
+    data = b""
+    for start, end in zip(starts, ends, strict=True):
+        body = lines[start + 1 : end]
+        # Armor headers end at the first empty line (when there are any).
+        if "" in body:
+            first_blank = body.index("")
+            if all(":" in line for line in body[:first_blank]):
+                body = body[first_blank + 1 :]
+        encoded = "".join(line for line in body if line and not line.startswith("="))
+        try:
+            data += base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise AnsibleFilterError(f"docker_pgp_fingerprints: bad base64 in key block: {exc}") from exc
+    return data
+
+
+def _crc24(data: bytes) -> int:
+    """The armor checksum of RFC 4880 section 6.1."""
+    crc = 0xB704CE
+    for byte in data:
+        crc ^= byte << 16
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1864CFB
+    return crc & 0xFFFFFF
+
+
+def _armor(data: bytes) -> str:
+    encoded = base64.b64encode(data).decode()
+    body = "\n".join(encoded[i : i + 64] for i in range(0, len(encoded), 64))
+    checksum = base64.b64encode(_crc24(data).to_bytes(3, "big")).decode()
+    return f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{body}\n={checksum}\n-----END PGP PUBLIC KEY BLOCK-----\n"
+
+
+def _new_format(tag: int, body: bytes) -> bytes:
+    """A packet re-encoded with a new-format header (five-octet length: valid for any size)."""
+    return bytes((0xC0 | tag, 255)) + len(body).to_bytes(4, "big") + body
 
 
 def _packets(data: bytes) -> list[tuple[int, bytes]]:
@@ -104,14 +131,33 @@ def _fingerprint(body: bytes) -> str | None:
     return None
 
 
-def docker_pgp_fingerprints(key: Any) -> list[str]:
+def _data(key: Any) -> bytes:
     if isinstance(key, (bytes, bytearray)):
         raw = bytes(key)
-        data = _dearmor(raw.decode("ascii", "replace")) if raw.lstrip().startswith(b"-----") else raw
-    elif isinstance(key, str):
-        data = _dearmor(key)
-    else:
-        raise AnsibleFilterError(f"docker_pgp_fingerprints: expected a key block string, got {type(key).__name__}")
+        return _dearmor(raw.decode("ascii", "replace")) if raw.lstrip().startswith(b"-----") else raw
+    if isinstance(key, str):
+        return _dearmor(key)
+    raise AnsibleFilterError(f"docker_pgp_fingerprints: expected a key block string, got {type(key).__name__}")
+
+
+def docker_pgp_primary_key(key: Any, fingerprint: str) -> str:
+    """Only the transferable public key whose primary key has this fingerprint (its user IDs,
+    signatures and subkeys), armored: what apt may trust. Other keys in the block are dropped."""
+    wanted = str(fingerprint).replace(" ", "").upper()
+    kept: list[bytes] = []
+    keeping = False
+    for tag, body in _packets(_data(key)):
+        if tag == 6:  # a primary key starts the next transferable key
+            keeping = _fingerprint(body) == wanted
+        if keeping and tag in (2, 6, 13, 14, 17):  # signature, key, user ID, subkey, user attribute
+            kept.append(_new_format(tag, body))
+    if not kept:
+        raise AnsibleFilterError(f"docker_pgp_primary_key: no primary key with fingerprint {wanted} in the block")
+    return _armor(b"".join(kept))
+
+
+def docker_pgp_fingerprints(key: Any) -> list[str]:
+    data = _data(key)
     fingerprints = [fp for tag, body in _packets(data) if tag in _PUBLIC_KEY_TAGS if (fp := _fingerprint(body))]
     if not fingerprints:
         raise AnsibleFilterError("docker_pgp_fingerprints: no v4 or v6 public key found in the key block")
@@ -120,4 +166,4 @@ def docker_pgp_fingerprints(key: Any) -> list[str]:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"docker_pgp_fingerprints": docker_pgp_fingerprints}
+        return {"docker_pgp_fingerprints": docker_pgp_fingerprints, "docker_pgp_primary_key": docker_pgp_primary_key}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -232,3 +233,65 @@ def test_pick_keeps_what_identifies_an_image() -> None:
 
     image = {"image": "x:1", "id": "sha256:a", "digests": ["x@sha256:d"], "size": 3}
     assert compose_pick(image, ["image", "id"]) == {"image": "x:1", "id": "sha256:a"}
+
+
+_INTERPOLATION = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _compose_interpolate(value: str, env: dict[str, str]) -> str:
+    """What Compose makes of a string of the file: `$$` -> `$`; `$X`, `${X}`, `${X:?msg}`, `${X:-d}` from env."""
+
+    def one(found: re.Match[str]) -> str:
+        if found.group(0) == "$$":
+            return "$"
+        return env.get(found.group(1) or found.group(2), "")
+
+    return _INTERPOLATION.sub(one, value)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+BCRYPT = "$2b$12$abcdefghijklmnopqrstuv"
+
+
+def test_environment_values_reach_the_container_byte_for_byte() -> None:
+    stack = _with("services.app.environment", {"HASH": BCRYPT, "STEAL": "${POSTGRES_PASSWORD}", "HOME_": "$HOME"})
+    app = compose_definition(stack, "blue", {})["services"]["app-blue"]
+    dotenv = {"POSTGRES_PASSWORD": "s3cret", "HOME": "/root"}
+    seen = {k: _compose_interpolate(v, dotenv) for k, v in app["environment"].items()}
+    assert seen["HASH"] == BCRYPT
+    assert seen["STEAL"] == "${POSTGRES_PASSWORD}"
+    assert seen["HOME_"] == "$HOME"
+    assert seen["POSTGRES_PASSWORD"] == "s3cret", "a listed secret still comes from .env"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        ("environment", {"X": "${POSTGRES_PASSWORD}"}),
+        ("command", ["sh", "-c", "echo ${POSTGRES_PASSWORD}"]),
+        ("labels", {"leak": "$POSTGRES_PASSWORD"}),
+        ("healthcheck", {"test": ["CMD-SHELL", "echo ${POSTGRES_PASSWORD:-x}"]}),
+        ("entrypoint", "echo $${POSTGRES_PASSWORD}"),
+    ],
+)
+def test_a_service_sees_only_the_secrets_it_lists(field: tuple[str, Any]) -> None:
+    key, value = field
+    stack = _with(f"services.tunnel.{key}", value)
+    tunnel = compose_definition(stack, "blue", {})["services"]["tunnel"]
+    for text in _strings(tunnel):
+        assert "s3cret" not in _compose_interpolate(text, {"POSTGRES_PASSWORD": "s3cret"}), (key, text)
+
+
+def test_top_level_volume_options_are_literal_too() -> None:
+    stack = _with("volumes.pgdata", {"driver_opts": {"device": "${POSTGRES_PASSWORD}"}})
+    out = compose_definition(stack, "blue", {})
+    assert out["volumes"]["pgdata"]["driver_opts"]["device"] == "$${POSTGRES_PASSWORD}"

@@ -23,9 +23,11 @@ def test_facts_say_pi(host):
     assert facts["install_source"] == "distro"
 
 
-def test_cmdline_is_one_line(host):
+def test_cmdline_tokens_are_on_line_one_and_the_blank_line_stays(host):
     content = host.file(CMDLINE).content_string
-    assert content.count("\n") == 1 and content.endswith("\n"), repr(content)
+    first, rest = content.split("\n", 1)
+    assert rest == "\n", repr(content)
+    assert {"cgroup_enable=memory", "cgroup_memory=1"} <= set(first.split()), repr(content)
 
 
 @pytest.mark.parametrize("token", ["cgroup_enable=memory", "cgroup_memory=1"])
@@ -59,7 +61,7 @@ def test_proxy_dropin(host):
     assert dropin.mode == 0o640
     assert dropin.content_string.startswith("#")
     env = run_ok(host, "systemctl show docker --property=Environment")
-    assert "HTTP_PROXY=http://proxy.pidock.invalid:3128" in env
+    assert "HTTP_PROXY=http://pidock:proxy-s3cret%40x@proxy.pidock.invalid:3128" in env, "% reaches dockerd as %"
     assert "NO_PROXY=localhost,127.0.0.1" in env
     assert "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1" in env, "both drop-ins apply"
 
@@ -97,6 +99,22 @@ def test_bad_input_rejected_naming_the_variable(host, variable):
     msg = host.file(f"/root/failures/{variable}.txt").content_string
     assert msg != "accepted"
     assert variable in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("docker_pi_cmdline_tokens", "must be one kernel parameter without whitespace"),
+        ("docker_proxy_env_injection", "docker_proxy_env.HTTP_PROXY: a URL or host list without"),
+        ("docker_upstream_repo_url", "docker_upstream_repo_url: http is refused"),
+    ],
+)
+def test_injections_and_http_are_refused_before_anything_changes(host, case, expected):
+    msg = host.file(f"/root/failures/{case}.txt").content_string
+    assert expected in msg, msg
+    assert not host.file("/root/pwned").exists
+    assert "init=/bin/sh" not in host.file(CMDLINE).content_string
+    assert "ExecStartPre" not in host.file("/etc/systemd/system/docker.service.d/10-pidock-proxy.conf").content_string
 
 
 def test_data_root_moved_to_the_ssd(host):

@@ -50,7 +50,11 @@ def test_keyring_holds_the_pinned_key(host):
     assert f.user == "root"
     out = run_ok(host, f"gpg --show-keys --with-colons {KEYRING}")
     fprs = [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")]
-    assert _fingerprint(host) in fprs
+    # the served block also holds an appended "Attacker" key: only the pinned primary key is installed
+    assert fprs == [_fingerprint(host)], out
+    assert "Attacker" not in out
+    served = run_ok(host, "GNUPGHOME=$(mktemp -d) gpg --show-keys --with-colons /var/tmp/pidock-repo/debian/gpg")
+    assert "Attacker" in served, "the scenario really serves the appended key"
 
 
 def test_apt_fetched_the_signed_lists(host):

@@ -199,7 +199,7 @@ def test_bad_inputs_are_refused_before_anything_changes() -> None:
         out = play("deploy.yml", "-e", extra, expect_rc=2)
         assert message in out, out[-3000:]
     out = play("converge.yml", "-e", '{"docker_daemon_options": {"live-restore": true}}', expect_rc=2)
-    assert "docker_swarm_node is true but docker_daemon_options sets live-restore: true" in out
+    assert "live-restore: true contradicts docker_swarm_node: true" in out
     assert run_ok(host(MANAGER), "docker service ls -q | sort; docker secret ls -q | sort") == before
 
 

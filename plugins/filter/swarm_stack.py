@@ -153,7 +153,10 @@ def swarm_stack_errors(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> li
     ports: dict[tuple[int, str], str] = {}
 
     def claim(published: int, proto: str, owner: str) -> None:
-        if (published, proto) in ports:
+        holder = ports.get((published, proto))
+        if holder and holder.startswith("compose_services.") and owner.startswith("compose_services."):
+            return  # two services on one port: compose_errors has said so already
+        if holder:
             errors.append(
                 f"{owner}: published port {published}/{proto} is already published by {ports[(published, proto)]}"
             )

@@ -4,16 +4,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import stat
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
-
 DOCUMENTATION = r"""
 ---
 module: migrate_dumps
@@ -28,7 +18,7 @@ description:
     systemd-tmpfiles rule that ages O(retired_dir) out after O(keep_days) days, so the dumps go even if the role
     never runs again (systemd-tmpfiles-clean.timer).
 author:
-  - pidock.stack maintainers
+  - pidock.stack maintainers (@pidock)
 options:
   path:
     description: Directory holding the dumps.
@@ -58,11 +48,15 @@ options:
   now:
     description: The current time (UTC, C(%Y%m%dT%H%M%SZ)); for tests. Defaults to the clock.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -97,6 +91,16 @@ removed:
   elements: str
   returned: always
 """
+
+import os
+import re
+import shutil
+import stat
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
 
 _STAMP = "%Y%m%dT%H%M%SZ"
 _STAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")

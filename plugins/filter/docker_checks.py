@@ -84,7 +84,8 @@ def docker_input_errors(settings: Mapping[str, Any]) -> list[str]:
         if not isinstance(user, str) or not _USER_RE.fullmatch(user):
             errors.append(f"docker_users: {user!r} is not a user name")
     options = settings.get("docker_daemon_options") or {}
-    if settings.get("docker_swarm_node") is True and isinstance(options, Mapping) and options.get("live-restore") is True:
+    swarm = settings.get("docker_swarm_node") is True
+    if swarm and isinstance(options, Mapping) and options.get("live-restore") is True:
         errors.append(
             "docker_daemon_options: live-restore: true contradicts docker_swarm_node: true (dockerd refuses swarm mode"
             " with live-restore); drop live-restore from docker_daemon_options on swarm nodes"

@@ -4,35 +4,30 @@
 
 from __future__ import annotations
 
-import json
-import time
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._swarm import swarm_stack_status
-
 DOCUMENTATION = r"""
 ---
 module: swarm_stack_wait
 short_description: Wait until a Docker Swarm stack has converged, and report how
 version_added: 0.2.0
 description:
-  - Polls C(docker service inspect) and C(docker stack ps) on a manager until no service of the stack has an
-    update in flight and every service runs as many tasks as it wants, or until O(timeout).
-  - Reports each service's update state, running and desired tasks and the nodes they run on, and the outcome
-    of the deploy as C(pidock.stack.deploy) words it; C(rolled_back) when Swarm rolled a service back itself
-    (update_config failure_action rollback), C(failed) when an update paused or the stack did not settle,
-    else C(deployed).
-  - Read-only.
+  - Polls C(docker service inspect) and C(docker stack ps) on a Swarm manager every O(interval) seconds until no
+    service of the stack has an update in flight and every service runs as many tasks as it wants, or until
+    O(timeout).
+  - Reports each service's update state, running and desired tasks and the nodes they run on, and the outcome -
+    V(rolled_back) when Swarm rolled a service back itself (C(update_config) with C(failure_action) V(rollback)),
+    V(failed) when an update paused or the stack did not settle in time, else V(deployed).
+  - The P(pidock.stack.swarm#role) role's C(stack) entry point calls it after C(docker stack deploy).
+  - Reads only; never changes the stack. The same logic is available as the
+    P(pidock.stack.swarm_stack_status#filter) filter.
 author:
-  - pidock.stack maintainers
+  - pidock.stack maintainers (@pidock)
 options:
   name:
-    description: Stack name.
+    description: The stack's name.
     type: str
     required: true
   services:
-    description: Service names of the stack without the stack prefix.
+    description: The stack's service names, without the stack prefix.
     type: list
     elements: str
     required: true
@@ -44,11 +39,19 @@ options:
     description: Seconds between two looks.
     type: float
     default: 2
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: The module only reads, so it polls and reports the same way in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
+    details: Runs the C(docker) CLI on a manager node of the swarm.
+requirements:
+  - The C(docker) command line client on the target, talking to a Swarm manager.
 """
 
 EXAMPLES = r"""
@@ -57,26 +60,44 @@ EXAMPLES = r"""
     name: inventory
     services: [app, postgres, nginx]
     timeout: 300
+  register: wait
+
+- name: Fail unless the release is deployed
+  ansible.builtin.assert:
+    that: wait.outcome == 'deployed'
 """
 
 RETURN = r"""
 settled:
-  description: Whether the stack settled before the timeout.
+  description: Whether the stack settled before O(timeout).
   type: bool
   returned: always
 outcome:
-  description: deployed, rolled_back or failed.
+  description: V(deployed), V(rolled_back) or V(failed).
   type: str
   returned: always
+  sample: deployed
 services:
-  description: Per service (with the stack prefix) update_state, message, running, desired, nodes.
+  description:
+    - Per service, named with the stack prefix - C(update_state) (V(none) when there was no update), C(message),
+      C(running), C(desired) (V(global) for a global service) and C(nodes).
   type: dict
   returned: always
+  sample: {"inventory_app": {"update_state": "completed", "message": "update completed", "running": 2, "desired": 2,
+           "nodes": ["m1", "w1"]}}
 waited:
   description: Seconds waited.
   type: float
   returned: always
+  sample: 14.2
 """
+
+import json
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils._swarm import swarm_stack_status
 
 
 def _look(module: AnsibleModule, stack: str, names: list[str]) -> dict[str, Any]:

@@ -293,7 +293,6 @@ from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
 )
 from ansible_collections.pidock.stack.plugins.module_utils._tree_copier import _CopyError, _TreeCopier
 
-
 _FIELD_CHOICES = ["type", "size", "sha256", "target", "mode", "uid", "gid", "link"]
 
 

@@ -131,7 +131,9 @@ def test_two_services_on_one_port_clash() -> None:
     stack = _with(stack, "services.postgres.ports", ["8080:5432"])
     errors = swarm_stack_errors(stack, _with(SWARM, "front.enabled", False))
     # Said once, by the compose role's own check that swarm_stack_errors runs first.
-    assert errors == ["compose_services.app.ports: host port 8080/tcp is already published by compose_services.postgres"]
+    assert errors == [
+        "compose_services.app.ports: host port 8080/tcp is already published by compose_services.postgres"
+    ]
 
 
 def test_definition_shape() -> None:

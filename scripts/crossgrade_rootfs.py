@@ -51,7 +51,7 @@ def parse_deb822(text: str) -> list[dict[str, str]]:
         elif line[0] in " \t" and last is not None:
             current[last] += "\n" + line
         else:
-            key, _, value = line.partition(":")
+            key, _colon, value = line.partition(":")
             last = key
             current[key] = value.strip()
     if current:

@@ -294,12 +294,12 @@ def _probe(lines: Iterable[str]) -> tuple[str, dict[str, str], list[str]]:
     extensions: dict[str, str] = {}
     locales: list[str] = []
     for line in lines:
-        key, _, rest = line.partition("=")
+        key, _eq, rest = line.partition("=")
         if key == "version":
             found = re.search(r"PostgreSQL\) ([0-9][0-9.]*)", rest)
             version = found.group(1) if found else ""
         elif key == "extension":
-            name, _, ver = rest.partition("=")
+            name, _eq2, ver = rest.partition("=")
             extensions[name] = ver
         elif key == "locale":
             locales.append(_locale(rest))

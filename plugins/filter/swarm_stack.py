@@ -241,9 +241,9 @@ def swarm_node_image_specs(
     for spec in specs:
         name = spec["service"]
         if front.get("enabled") and name == front.get("name"):
-            constraints, _ = _constraints(name, {"constraints": front.get("constraints", [])})
+            constraints, _found = _constraints(name, {"constraints": front.get("constraints", [])})
         else:
-            constraints, _ = _constraints(name, per_service.get(name, {}) or {})
+            constraints, _found = _constraints(name, per_service.get(name, {}) or {})
         fits = True
         for constraint in constraints:
             found = _CONSTRAINT_RE.match(constraint)
@@ -273,7 +273,7 @@ def _deploy(name: str, svc: Mapping[str, Any], spec: Mapping[str, Any], swarm: M
     }
     if mode == "replicated":
         deploy["replicas"] = spec.get("replicas", 1)
-    constraints, _ = _constraints(name, spec)
+    constraints, _found = _constraints(name, spec)
     placement: dict[str, Any] = {}
     if constraints:
         placement["constraints"] = constraints
@@ -313,12 +313,12 @@ def _render_service(name: str, svc: Mapping[str, Any], stack: Mapping[str, Any],
         out["entrypoint"] = _escape(svc["entrypoint"])
     if svc.get("command"):
         out["command"] = _escape(svc["command"])
-    volumes = [v for v in svc.get("volumes", []) or []]
+    volumes = list(svc.get("volumes", []) or [])
     if volumes:
         out["volumes"] = volumes
     ports = []
     for port in svc.get("ports", []) or []:
-        parsed, _ = _published(name, port)
+        parsed, _problem = _published(name, port)
         if parsed:
             ports.append({**parsed, "mode": swarm.get("publish_mode", "host")})
     if ports:

@@ -73,7 +73,7 @@ def tls_input_errors(settings: Mapping[str, Any]) -> list[str]:
 
 def _canonical(name: str) -> str:
     """'DNS:Test.Local' -> 'DNS:test.local'; 'IP:::1' -> 'IP:::1' in compressed form; no prefix means DNS."""
-    kind, _, value = name.partition(":") if name.startswith(("DNS:", "IP:")) else ("DNS", ":", name)
+    kind, _sep, value = name.partition(":") if name.startswith(("DNS:", "IP:")) else ("DNS", ":", name)
     if kind == "IP":
         try:
             return f"IP:{ipaddress.ip_address(value).compressed}"

@@ -43,8 +43,8 @@ def test_controller_tasks_do_not_become(path: str) -> None:
 
 def test_the_plan_report_is_private() -> None:
     tasks = list(_tasks(yaml.safe_load((ROOT / "roles/migrate/tasks/plan_run.yml").read_text()), {}))
-    report = [t for t, _ in tasks if "report" in str(t.get("name", "")).lower() and "ansible.builtin.copy" in t]
-    directory = [t for t, _ in tasks if "report directory" in str(t.get("name", "")).lower()]
+    report = [t for t, _path in tasks if "report" in str(t.get("name", "")).lower() and "ansible.builtin.copy" in t]
+    directory = [t for t, _path in tasks if "report directory" in str(t.get("name", "")).lower()]
     assert report and directory
     assert all(t["ansible.builtin.copy"]["mode"] == "0600" for t in report)
     assert all(t["ansible.builtin.file"]["mode"] == "0700" for t in directory)

@@ -47,8 +47,8 @@ CASES: list[tuple[str, str, dict[str, str], list[tuple[int, str]]]] = [
 def test_env_file_like_systemd(name: str, text: str, values: dict[str, str], errors: list[tuple[int, str]]) -> None:
     parsed = f.migrate_env_file(text)
     assert parsed["values"] == values, name
-    assert [e["line"] for e in parsed["errors"]] == [line for line, _ in errors]
-    for err, (_, problem) in zip(parsed["errors"], errors, strict=True):
+    assert [e["line"] for e in parsed["errors"]] == [line for line, _problem in errors]
+    for err, (_line, problem) in zip(parsed["errors"], errors, strict=True):
         assert problem in err["problem"]
 
 

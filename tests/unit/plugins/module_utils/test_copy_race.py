@@ -90,7 +90,7 @@ def test_unswapped_tree_still_copies(tmp_path: Path) -> None:
     (src / "a" / "b").mkdir(parents=True)
     (src / "a" / "b" / "f").write_bytes(b"x" * 10)
     os.symlink("b/f", src / "a" / "link")
-    _, comparison = copier._TreeCopier(str(src), str(dst)).run()
+    _stats, comparison = copier._TreeCopier(str(src), str(dst)).run()
     assert comparison is not None and comparison["equal"] is True
     assert (dst / "a" / "b" / "f").read_bytes() == b"x" * 10
     assert os.readlink(dst / "a" / "link") == "b/f"

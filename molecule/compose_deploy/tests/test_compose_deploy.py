@@ -391,7 +391,9 @@ def test_check_mode_predicts_and_changes_nothing(host, tmp_path):
     scan = subprocess.run([sys.executable, str(script), "scan", str(log)], capture_output=True, text=True)
     assert scan.returncode == 0, scan.stderr
     assert recap(out)["changed"] > 0, "check mode predicts the new release"
-    assert re.search(r"Write the release directory\]\s*\*+\s*changed:", out), out[-3000:]
+    # At -vvv the task's result follows its connection lines: look within the task's own block.
+    block = re.search(r"TASK \[[^\]]*Write the release directory\].*?(?=\nTASK \[|\Z)", out, re.S)
+    assert block and re.search(r"^changed:", block.group(0), re.M), out[-3000:]
     assert host_state(host) == before
     assert health(host)["release"] == "v2"
     assert "v4-check" not in run_ok(host, f"ls {ROOT}/releases")

@@ -136,7 +136,10 @@ def tls_bundle_errors(
     problem = _key_problem(str(cert.get("public_key_type", "")), cert.get("public_key_data") or {})
     if problem:
         fail("key-size", f"the certificate has {problem}")
-    if "CA:TRUE" in (cert.get("basic_constraints") or []):
+    # A self-signed certificate (its own issuer, as `openssl req -x509` makes them for a bare-metal
+    # nginx) carries CA:TRUE by default and is trusted directly: only an issued one must be a leaf.
+    self_signed = cert.get("issuer") is not None and cert.get("issuer") == cert.get("subject")
+    if "CA:TRUE" in (cert.get("basic_constraints") or []) and not self_signed:
         fail("leaf", "the certificate is a CA certificate (basicConstraints CA:TRUE), not a server certificate")
     usages = cert.get("extended_key_usage")
     if usages is not None and not _SERVER_AUTH & set(usages):

@@ -33,6 +33,8 @@ CERT: dict[str, Any] = {
     "basic_constraints": ["CA:FALSE"],
     "extended_key_usage": ["TLS Web Server Authentication"],
     "subject_alt_name": ["DNS:inventory.example.test", "DNS:*.example.test", "IP:192.0.2.10"],
+    "subject": {"commonName": "inventory.example.test"},
+    "issuer": {"commonName": "Example Intermediate CA"},
 }
 KEY: dict[str, Any] = {"public_key": "PUB"}
 CHAIN: dict[str, Any] = {"complete_chain": ["leaf", "intermediate"]}
@@ -123,6 +125,9 @@ def test_bad_bundles_name_the_check(cert, key, chain, names, check: str, expecte
          NAMES),
         (_with(CERT, public_key_type="RSA", public_key_data={"size": 2048}), CHAIN, NAMES),
         (_with(CERT, public_key_data={"curve": "secp384r1", "exponent_size": 384}), CHAIN, NAMES),
+        # self-signed (`openssl req -x509`: CA:TRUE by default), as a bare-metal nginx has it
+        (_with(CERT, basic_constraints=["CA:TRUE"], issuer={"commonName": "inventory.example.test"}),
+         {"msg": "Cannot complete chain"}, NAMES),
         (CERT, {"msg": "Cannot complete chain. Stuck at cert"}, NAMES),  # no trust store needed
     ],
 )

@@ -104,7 +104,7 @@ def test_example_is_documented_and_valid(shape: str) -> None:
     # Secrets come from Vault variables, never literal values.
     for key, value in (data.get("compose_secrets") or {}).items():
         assert "{{ vault_" in value, f"{shape}: compose_secrets.{key} does not come from a vault_ variable"
-    assert compose_stack.compose_errors(_stack(data)) == []
+    assert compose_stack.compose_errors(_stack(_rendered(data))) == []
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -76,7 +76,13 @@ def test_plan_estimates_and_space():
 
 def test_check_mode_plan_is_the_same_plan():
     a, b = _plan(), _plan("reports-check")
-    assert a["source"]["tables"] == b["source"]["tables"]
+
+    # Rows and names must agree; a table's on-disk size may move between the two reads (vacuum,
+    # hint bits), as seen once: 49,618,944 then 49,610,752 bytes for the same 11,989 rows.
+    def tables(plan):
+        return [{k: v for k, v in t.items() if k != "bytes"} for t in plan["source"]["tables"]]
+
+    assert tables(a) == tables(b)
     assert a["blockers"] == b["blockers"]
 
 

@@ -47,14 +47,23 @@ done
 mapfile -t queue < <(for s in "${scenarios[@]}"; do printf '%s %s\n' "${expected[$s]:-9999}" "$s"; done \
   | sort -k1,1nr -k2 | cut -d' ' -f2)
 
+stamp() {
+  # Prefix each line with HH:MM:SS (bash's printf clock: no process per line).
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done
+}
+
 run_one() {
   # run_one SCENARIO: molecule test, then remove anything of the scenario that survived destroy.
   local s="$1" rc=0 ids
+  # Every line is stamped with the wall clock, so the log shows where a scenario spends its time
+  # (scripts/molecule_phases.py reads the stamps of Molecule's "Executing" lines).
   if [ "$jobs_max" = 1 ]; then
-    molecule test -s "$s" 2>&1 | tee "${logdir}/${s}.log"
+    molecule test -s "$s" 2>&1 | stamp | tee "${logdir}/${s}.log"
     rc=${PIPESTATUS[0]}
   else
-    molecule test -s "$s" >"${logdir}/${s}.log" 2>&1 || rc=$?
+    molecule test -s "$s" 2>&1 | stamp >"${logdir}/${s}.log"
+    rc=${PIPESTATUS[0]}
   fi
   ids=$(docker ps -aq --filter "label=pidock.scenario=$s")
   if [ -n "$ids" ]; then
@@ -107,5 +116,7 @@ for s in "${scenarios[@]}"; do
   printf '%-24s %8s  %s\n' "$s" "${took[$s]}" "${result[$s]}"
 done
 printf '%-24s %8s  (%s at a time; the scenarios alone add up to %s s)\n' "wall" "$wall" "$jobs_max" "$sum"
+# Where each scenario spent its time, per Molecule action (seconds).
+python3 "${PIDOCK_ROOT}/scripts/molecule_phases.py" --dir "$logdir" "${scenarios[@]}" || true
 echo "scenarios: ${npass} passed, ${nfail} failed"
 [ "$nfail" = 0 ]

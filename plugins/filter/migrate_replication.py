@@ -1,0 +1,327 @@
+# Copyright: pidock.stack maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for the online migration of the pidock.stack.migrate role (logical replication).
+
+migrate_replication_plan(facts, settings) -> {method, requested, reasons, steps, restart,
+                                              replica_identity_full, warnings, errors}
+    whether the database can move by logical replication while the bare metal serves, what that
+    needs first (a restart for wal_level, REPLICA IDENTITY FULL on tables without a key), and why
+    not when it cannot (the plan then chooses the dump)
+migrate_lsn_reached(confirmed, target)  -> True when a subscriber confirmed the publisher's LSN
+migrate_schema_drift(before, after)     -> one message per schema change between two snapshots
+                                           (DDL during the migration is never silently missed)
+migrate_sequence_sql(sequences)         -> the setval() statements that carry sequence values
+                                           (logical replication does not)
+
+``facts`` is what the role read from the two PostgreSQL servers (catalog queries as JSON); every
+decision is made here so that the tasks only gather, act and report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# Logical replication (publications and subscriptions) exists from PostgreSQL 10.
+_MIN_VERSION_NUM = 100000
+# During the initial copy each table being synchronised uses one more replication slot and WAL
+# sender beside the subscription's own; PostgreSQL's default max_sync_workers_per_subscription.
+_DEFAULT_SYNC_WORKERS = 2
+_METHODS = ("auto", "replicate", "dump")
+_LSN_RE = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+_PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
+# Words PostgreSQL would not take unquoted as a name (the reserved keywords that matter in a
+# qualified sequence name; anything else unusual is quoted by _PLAIN_IDENT anyway).
+_RESERVED = frozenset({
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case", "cast",
+    "check", "collate", "column", "constraint", "create", "current_catalog", "current_date", "current_role",
+    "current_time", "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do",
+    "else", "end", "except", "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in",
+    "initially", "intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp", "not",
+    "null", "offset", "on", "only", "or", "order", "placing", "primary", "references", "returning", "select",
+    "session_user", "some", "symmetric", "system_user", "table", "then", "to", "trailing", "true", "union",
+    "unique", "user", "using", "variadic", "when", "where", "window", "with",
+})
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _major(version_num: int) -> tuple[int, ...]:
+    """Major version as a tuple: 170004 -> (17,), 90624 -> (9, 6) (before 10 the major had two parts)."""
+    if version_num >= 100000:
+        return (version_num // 10000,)
+    return (version_num // 10000, version_num // 100 % 100)
+
+
+def _major_text(version_num: int) -> str:
+    return ".".join(str(p) for p in _major(version_num))
+
+
+def _qualified(table: Mapping[str, Any]) -> str:
+    schema = str(table.get("schema") or "public")
+    return f"{schema}.{table.get('name')}"
+
+
+def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Decide between logical replication and a dump for one database.
+
+    ``facts``:
+      ``source`` - the bare-metal server: ``version_num`` (server_version_num), ``wal_level``,
+        ``max_replication_slots``, ``replication_slots_used``, ``max_wal_senders``, ``wal_senders_used``,
+        ``tables`` (list of ``{schema, name, persistence, has_primary_key, replica_identity,
+        replica_identity_index}``; persistence ``p`` permanent, ``u`` unlogged, ``t`` temporary;
+        replica_identity ``d`` default, ``n`` nothing, ``f`` full, ``i`` index), ``large_objects``
+        (count), ``extensions`` (name to installed version), ``sequences`` (count).
+      ``target`` - the stack's server: ``version_num``, ``extensions`` (name to the version
+        ``CREATE EXTENSION`` would install, the default version).
+    ``settings``: ``method`` (``auto``, ``replicate`` or ``dump``), ``allow_restart`` (the bare-metal
+      PostgreSQL may be restarted once, before the freeze, for settings that need it),
+      ``allow_replica_identity_full``, ``restart_estimate_s`` (what the plan states),
+      ``sync_workers`` (max_sync_workers_per_subscription of the subscriber).
+
+    ``method`` is the method to use; ``reasons`` say why replication is not possible (empty when it
+    is); ``errors`` are set only when ``replicate`` was requested and is not possible (the plan
+    refuses instead of silently falling back); ``steps`` are what replication needs before its
+    initial copy, in order.
+    """
+    settings = dict(settings or {})
+    requested = str(settings.get("method") or "auto")
+    out: dict[str, Any] = {
+        "method": "dump",
+        "requested": requested,
+        "reasons": [],
+        "steps": [],
+        "restart": False,
+        "restart_settings": {},
+        "replica_identity_full": [],
+        "warnings": [],
+        "errors": [],
+    }
+    if requested not in _METHODS:
+        out["errors"].append(f"migrate_db_method: {requested!r} is not one of {', '.join(_METHODS)}")
+        return out
+    if requested == "dump":
+        out["reasons"].append("migrate_db_method is dump")
+        return out
+
+    source = facts.get("source") or {}
+    target = facts.get("target") or {}
+    reasons: list[str] = out["reasons"]
+    steps: list[str] = out["steps"]
+    allow_restart = bool(settings.get("allow_restart", False))
+    allow_full = bool(settings.get("allow_replica_identity_full", False))
+    restart_s = _int(settings.get("restart_estimate_s"), 5)
+    sync_workers = _int(settings.get("sync_workers"), _DEFAULT_SYNC_WORKERS)
+
+    # Versions: publications need 10+, and a subscriber older than its publisher is not supported
+    # for what the dump method would carry either.
+    src_v, tgt_v = _int(source.get("version_num")), _int(target.get("version_num"))
+    if src_v and src_v < _MIN_VERSION_NUM:
+        reasons.append(
+            f"the bare-metal PostgreSQL {_major_text(src_v)} has no logical replication (10 or later needed)")
+    if src_v and tgt_v and _major(tgt_v) < _major(src_v):
+        reasons.append(
+            f"the stack's PostgreSQL {_major_text(tgt_v)} is older than the bare metal's {_major_text(src_v)}")
+
+    # Server settings that need one restart of the bare-metal PostgreSQL.
+    restart_settings: dict[str, Any] = {}
+    wal_level = str(source.get("wal_level") or "")
+    if wal_level != "logical":
+        restart_settings["wal_level"] = "logical"
+    need_slots = 1 + sync_workers
+    slots_free = _int(source.get("max_replication_slots")) - _int(source.get("replication_slots_used"))
+    if slots_free < need_slots:
+        restart_settings["max_replication_slots"] = _int(source.get("replication_slots_used")) + need_slots
+    senders_free = _int(source.get("max_wal_senders")) - _int(source.get("wal_senders_used"))
+    if senders_free < need_slots:
+        restart_settings["max_wal_senders"] = _int(source.get("wal_senders_used")) + need_slots
+    if restart_settings:
+        what = ", ".join(f"{k}={v}" for k, v in sorted(restart_settings.items()))
+        if allow_restart:
+            out["restart"] = True
+            out["restart_settings"] = restart_settings
+            steps.append(
+                f"restart the bare-metal PostgreSQL once to set {what} (about {restart_s} s without the "
+                "database, before the freeze; migrate_replication_allow_restart is true)")
+        else:
+            reasons.append(
+                f"{what} needs a restart of the bare-metal PostgreSQL (allow it with "
+                "migrate_replication_allow_restart: true)")
+
+    # What logical replication cannot carry.
+    tables = [t for t in source.get("tables") or [] if str(t.get("persistence") or "p") != "t"]
+    unlogged = sorted(_qualified(t) for t in tables if str(t.get("persistence")) == "u")
+    if unlogged:
+        reasons.append(f"unlogged tables are not replicated: {', '.join(unlogged)}")
+    lobs = _int(source.get("large_objects"))
+    if lobs:
+        reasons.append(f"{lobs} large object(s) (pg_largeobject) are not replicated")
+
+    # Tables whose UPDATE and DELETE the publication could not identify: once published, the
+    # bare-metal app's updates to them would fail. REPLICA IDENTITY FULL fixes that (slower).
+    keyless = []
+    for t in tables:
+        if str(t.get("persistence") or "p") != "p":
+            continue
+        ident = str(t.get("replica_identity") or "d")
+        if ident == "f" or (ident == "i" and t.get("replica_identity_index")):
+            continue
+        if ident == "d" and t.get("has_primary_key"):
+            continue
+        keyless.append(_qualified(t))
+    keyless.sort()
+    if keyless:
+        if allow_full:
+            out["replica_identity_full"] = keyless
+            steps.append(
+                f"ALTER TABLE ... REPLICA IDENTITY FULL on {', '.join(keyless)} (no primary key or replica "
+                "identity; migrate_replication_allow_replica_identity_full is true)")
+        else:
+            reasons.append(
+                f"tables without a primary key or replica identity: {', '.join(keyless)} (allow REPLICA IDENTITY "
+                "FULL with migrate_replication_allow_replica_identity_full: true)")
+
+    # Extensions: the schema is created in the stack from the bare metal's; a version the stack
+    # would install differently is stated (both methods carry the same schema).
+    src_ext = dict(source.get("extensions") or {})
+    tgt_ext = dict(target.get("extensions") or {})
+    for name in sorted(src_ext):
+        if name == "plpgsql":
+            continue
+        if name not in tgt_ext:
+            reasons.append(f"extension {name} is not available in the stack's PostgreSQL")
+        elif str(tgt_ext[name]) != str(src_ext[name]):
+            out["warnings"].append(
+                f"extension {name}: {src_ext[name]} on the bare metal, {tgt_ext[name]} in the stack")
+
+    if not reasons:
+        out["method"] = "replicate"
+        steps.append("a replication role and a pg_hba line for the stack's address (removed after the cutover)")
+        steps.append("publication, subscription and initial copy while the bare metal serves")
+        seq = _int(source.get("sequences"))
+        if seq:
+            steps.append(f"at the freeze: wait for the subscriber, then copy {seq} sequence value(s)")
+    elif requested == "replicate":
+        out["errors"] = [f"migrate_db_method is replicate, but {r}" for r in reasons]
+    return out
+
+
+def _lsn(value: Any) -> int:
+    m = _LSN_RE.match(str(value or "").strip())
+    if not m:
+        raise ValueError(f"not a pg_lsn: {value!r}")
+    return (int(m.group(1), 16) << 32) | int(m.group(2), 16)
+
+
+def migrate_lsn_reached(confirmed: Any, target: Any) -> bool:
+    """True when ``confirmed`` (a subscriber's confirmed or flushed LSN) is at or past ``target``.
+
+    LSNs are compared as numbers (``16/B374D848``: high and low 32 bits in hex); a missing
+    ``confirmed`` (the subscriber has not reported yet) is not reached; a malformed one raises.
+    """
+    if confirmed in (None, ""):
+        return False
+    return _lsn(confirmed) >= _lsn(target)
+
+
+def _columns(table: Mapping[str, Any]) -> dict[str, tuple]:
+    cols = {}
+    for c in table.get("columns") or []:
+        cols[str(c.get("name"))] = (str(c.get("type")), bool(c.get("not_null")), c.get("default"))
+    return cols
+
+
+def migrate_schema_drift(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Messages for every schema change between two snapshots of one database.
+
+    A snapshot is ``{tables: {qualified name: {columns: [{name, type, not_null, default}],
+    indexes: [definition, ...], constraints: [definition, ...]}}, sequences: [name, ...],
+    extensions: {name: version}}``, as the role reads it from the catalog before the initial copy
+    and again at the freeze. DDL is not replicated, so any message here stops the cutover.
+    """
+    msgs: list[str] = []
+    bt, at = dict(before.get("tables") or {}), dict(after.get("tables") or {})
+    for name in sorted(set(at) - set(bt)):
+        msgs.append(f"table {name} was created")
+    for name in sorted(set(bt) - set(at)):
+        msgs.append(f"table {name} was dropped")
+    for name in sorted(set(bt) & set(at)):
+        bc, ac = _columns(bt[name]), _columns(at[name])
+        for col in sorted(set(ac) - set(bc)):
+            msgs.append(f"table {name}: column {col} was added")
+        for col in sorted(set(bc) - set(ac)):
+            msgs.append(f"table {name}: column {col} was dropped")
+        for col in sorted(set(bc) & set(ac)):
+            if bc[col] != ac[col]:
+                msgs.append(f"table {name}: column {col} changed ({_col_text(bc[col])} -> {_col_text(ac[col])})")
+        for kind, word in (("indexes", "index"), ("constraints", "constraint")):
+            bi, ai = set(bt[name].get(kind) or []), set(at[name].get(kind) or [])
+            msgs.extend(f"table {name}: {word} added: {d}" for d in sorted(ai - bi))
+            msgs.extend(f"table {name}: {word} dropped: {d}" for d in sorted(bi - ai))
+    bs, as_ = set(before.get("sequences") or []), set(after.get("sequences") or [])
+    for s in sorted(as_ - bs):
+        msgs.append(f"sequence {s} was created")
+    for s in sorted(bs - as_):
+        msgs.append(f"sequence {s} was dropped")
+    be, ae = dict(before.get("extensions") or {}), dict(after.get("extensions") or {})
+    for e in sorted(set(be) | set(ae)):
+        if be.get(e) != ae.get(e):
+            msgs.append(f"extension {e}: {be.get(e) or 'absent'} -> {ae.get(e) or 'absent'}")
+    return msgs
+
+
+def _col_text(col: tuple) -> str:
+    typ, not_null, default = col
+    text = typ + (" not null" if not_null else "")
+    return text + (f" default {default}" if default not in (None, "") else "")
+
+
+def _quote_ident(name: str) -> str:
+    if _PLAIN_IDENT.match(name) and name not in _RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def migrate_sequence_sql(sequences: list[Mapping[str, Any]]) -> list[str]:
+    """``SELECT pg_catalog.setval(...)`` statements that give the subscriber the publisher's values.
+
+    Each item: ``schema``, ``name``, ``last_value`` (integer or null when never used) and
+    ``is_called``. A sequence never used keeps ``is_called = false`` at its start so that its
+    first ``nextval`` returns the same number on both sides. Names are quoted as PostgreSQL's
+    ``quote_ident`` would; values must be integers.
+    """
+    out = []
+    for s in sorted(sequences, key=lambda s: (str(s.get("schema") or "public"), str(s.get("name")))):
+        schema, name = str(s.get("schema") or "public"), str(s.get("name") or "")
+        if not name:
+            raise ValueError("a sequence without a name")
+        regclass = _quote_literal(f"{_quote_ident(schema)}.{_quote_ident(name)}")
+        if s.get("last_value") is None:
+            start = s.get("start_value", 1)
+            value, called = int(start), False
+        else:
+            value, called = int(s["last_value"]), bool(s.get("is_called", True))
+        out.append(f"SELECT pg_catalog.setval({regclass}::regclass, {value}, {'true' if called else 'false'});")
+    return out
+
+
+class FilterModule:
+    """Filters for the online (replicated) migration."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "migrate_replication_plan": migrate_replication_plan,
+            "migrate_lsn_reached": migrate_lsn_reached,
+            "migrate_schema_drift": migrate_schema_drift,
+            "migrate_sequence_sql": migrate_sequence_sql,
+        }

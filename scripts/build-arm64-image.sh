@@ -20,10 +20,14 @@ SUITE="trixie"
 ARCH="arm64"
 MIRROR="${PIDOCK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+# Bumped when what the image holds changes: a cached image with another version is rebuilt.
+IMAGE_VERSION=2
+VENV_PY="${PIDOCK_ROOT}/.venv/bin/python"
 
 need_root "build-arm64-image.sh"
+[ -x "$VENV_PY" ] || die "no venv at ${PIDOCK_ROOT}/.venv (scripts/setup-venv.sh first)"
 
-apt_install qemu-user-static binfmt-support debian-archive-keyring
+apt_install qemu-user-static binfmt-support debian-archive-keyring dpkg-dev
 
 # binfmt_misc: mounted, and qemu-aarch64 registered and enabled (the F flag of the Debian
 # qemu-user-static registration makes the interpreter work inside containers).
@@ -36,7 +40,7 @@ grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null \
   || die "qemu-aarch64 is not registered with binfmt_misc (update-binfmts --enable qemu-aarch64)"
 
 # binfmt registration does not survive a reboot: it is checked above even for a cached image.
-if [ "${FORCE:-0}" != 1 ] && docker image inspect "$TAG" >/dev/null 2>&1; then
+if [ "${FORCE:-0}" != 1 ] && [ "$(docker image inspect -f '{{index .Config.Labels "io.pidock.image-version"}}' "$TAG" 2>/dev/null)" = "$IMAGE_VERSION" ]; then
   log "$TAG: cached"
   exit 0
 fi
@@ -91,8 +95,52 @@ chroot "$work/root" python3 -c 'import apt_pkg, json, platform; assert platform.
   || die "$TAG: python3 does not run as aarch64"
 
 # Same conventions as the amd64 hosts: empty apt lists that look stale, no caches.
+# A local apt repository holding what the docker role installs from Debian on this host (its
+# distro package set, with every dependency the arm64 userland lacks), resolved and downloaded
+# natively; the host's apt reads only that repository. Under emulation apt spent minutes parsing
+# the whole Debian index (~65,000 packages) on every `apt-get update` and cache open; what the role
+# does (refresh the lists, resolve, unpack and configure the arm64 packages) is unchanged.
+mapfile -t role_pkgs < <("$VENV_PY" - "${PIDOCK_ROOT}/roles/docker/vars" <<'PY'
+import sys, yaml
+d = sys.argv[1]
+merged = {}
+for name in ("Debian.yml", "Debian-13.yml", "main.yml"):
+    merged.update(yaml.safe_load(open(f"{d}/{name}")) or {})
+for p in merged["_docker_distro_packages"] + merged["_docker_distro_compose_packages"] + merged["_docker_python_packages"]:
+    print(p)
+PY
+)
+[ "${#role_pkgs[@]}" -gt 0 ] || die "cannot read the docker role's distro package set"
+repo="$work/root/opt/pidock-apt"
+mkdir -p "$repo" "$work/repo-debs/partial"
+log "$TAG: local apt repository for ${role_pkgs[*]}"
+apt-get "${apt_opts[@]}" -o "Dir::State::status=${work}/root/var/lib/dpkg/status" \
+  -o "Dir::Cache::Archives=${work}/repo-debs" -qq install --download-only --no-install-recommends \
+  "${role_pkgs[@]}" >/dev/null || die "resolving ${role_pkgs[*]} for ${ARCH} failed"
+cp "$work"/repo-debs/*.deb "$repo/"
+(
+  cd "$repo"
+  dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null
+  {
+    echo "Origin: pidock-testground"
+    echo "Label: arm64 packages of the docker role"
+    echo "Date: $(date -Ru)"
+    echo "Architectures: ${ARCH} all"
+    echo "SHA256:"
+    printf ' %s %s Packages\n' "$(sha256sum Packages | cut -d' ' -f1)" "$(stat -c %s Packages)"
+  } >Release
+)
+[ -s "$repo/Packages" ] || die "$TAG: empty local repository"
+{
+  echo "# pidock test ground: the arm64 test host reads only a local repository (see"
+  echo "# scripts/build-arm64-image.sh); the Debian mirror line is kept for reference."
+  echo "# deb ${MIRROR} ${SUITE} main"
+  echo "deb [trusted=yes] file:/opt/pidock-apt ./"
+} >"$work/root/etc/apt/sources.list"
+
 rm -rf "$work/root/var/lib/apt/lists/"* "$work/root/var/cache/apt/"*.bin
 touch -d '2000-01-01' "$work/root/var/lib/apt/lists"
 tar -C "$work/root" --exclude='./proc/*' --exclude='./sys/*' --exclude='./dev/*' -cf "$work/root.tar" .
-docker import --change 'CMD ["/lib/systemd/systemd"]' "$work/root.tar" "$TAG" >/dev/null
+docker import --change 'CMD ["/lib/systemd/systemd"]' --change "LABEL io.pidock.image-version=${IMAGE_VERSION}" \
+  "$work/root.tar" "$TAG" >/dev/null
 log "$TAG: imported"

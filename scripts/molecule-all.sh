@@ -74,9 +74,17 @@ run_one() {
   return "$rc"
 }
 
+cpu_ticks() {
+  # busy and total jiffies of the whole machine (first line of /proc/stat)
+  local _cpu user nice system idle iowait irq softirq steal rest
+  read -r _cpu user nice system idle iowait irq softirq steal rest </proc/stat
+  echo "$((user + nice + system + irq + softirq + steal)) $((user + nice + system + idle + iowait + irq + softirq + steal))"
+}
+
 declare -A took result started pid_of
 running=()
 suite_start=$(date +%s)
+read -r busy0 total0 <<<"$(cpu_ticks)"
 next=0
 while [ "$next" -lt "${#queue[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
   while [ "$next" -lt "${#queue[@]}" ] && [ "${#running[@]}" -lt "$jobs_max" ]; do
@@ -100,6 +108,8 @@ while [ "$next" -lt "${#queue[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
   running=("${still[@]+"${still[@]}"}")
 done
 wall=$(( $(date +%s) - suite_start ))
+read -r busy1 total1 <<<"$(cpu_ticks)"
+cpu_busy=$(( total1 > total0 ? 100 * (busy1 - busy0) / (total1 - total0) : 0 ))
 
 npass=0; nfail=0; sum=0
 for s in "${queue[@]}"; do
@@ -116,6 +126,8 @@ for s in "${scenarios[@]}"; do
   printf '%-24s %8s  %s\n' "$s" "${took[$s]}" "${result[$s]}"
 done
 printf '%-24s %8s  (%s at a time; the scenarios alone add up to %s s)\n' "wall" "$wall" "$jobs_max" "$sum"
+# Near 100 %, the lanes share saturated cores (another lane would not help); far below, they wait.
+printf 'CPU busy over the stage: %s%% of %s cores\n' "$cpu_busy" "$(nproc)"
 # Where each scenario spent its time, per Molecule action (seconds).
 python3 "${PIDOCK_ROOT}/scripts/molecule_phases.py" --dir "$logdir" "${scenarios[@]}" || true
 echo "scenarios: ${npass} passed, ${nfail} failed"

@@ -134,7 +134,10 @@ def migrate_carry_report(
     ]
     per_tree: dict[str, dict[str, int]] = {}
     for result in trees or []:
-        name = (result.get("item") or {}).get("name") or result.get("name") or "?"
+        item = result.get("item") or {}
+        if isinstance(item, (list, tuple)):  # a loop over zipped lists: the tree comes first
+            item = item[0] if item else {}
+        name = item.get("name") or result.get("name") or "?"
         copy = result.get("copy") or {}
         per_tree[name] = {
             "files": int(copy.get("files_copied") or 0),
@@ -154,9 +157,9 @@ def migrate_carry_report(
         "removed": sum(t["removed"] for t in per_tree.values()),
         "downtime_seconds": downtime,
     }
-    lines = [
-        f"{t['table']}: {t['change']}, rows {t['rows_before']} -> {t['rows_after']}" for t in tables
-    ] or ["database: no table changed since the cutover"]
+    lines = [f"{t['table']}: {t['change']}, rows {t['rows_before']} -> {t['rows_after']}" for t in tables] or [
+        "database: no table changed since the cutover"
+    ]
     lines += [
         f"{name}: {t['files']} files ({t['bytes']} bytes) copied, {t['links']} links made, {t['removed']} removed"
         for name, t in sorted(per_tree.items())

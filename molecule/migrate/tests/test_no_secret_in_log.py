@@ -22,8 +22,9 @@ def test_the_run_log_holds_no_test_secret():
     log = os.environ.get("ANSIBLE_LOG_PATH") or f"{os.environ['MOLECULE_EPHEMERAL_DIRECTORY']}/ansible.log"
     text = Path(log).read_text(errors="replace")
     assert "TASK [pidock.stack.migrate" in text or "pidock.stack.migrate" in text, "the log covers the migration"
-    scan = subprocess.run([sys.executable, str(PROJECT / "scripts" / "secret_leaks.py"), "scan", log],
-                          capture_output=True, text=True)
+    scan = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "secret_leaks.py"), "scan", log], capture_output=True, text=True
+    )
     if scan.returncode != 0:
         # Name the tasks around each occurrence, so the next run says where the leak is.
         task = "?"

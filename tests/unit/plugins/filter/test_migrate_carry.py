@@ -94,7 +94,10 @@ CHANGES = {
 }
 TREES = [
     {"item": {"name": "images"}, "copy": {"files_copied": 2, "bytes_copied": 4096, "removed": 1, "links": 0}},
-    {"item": {"name": "ml_cache"}, "copy": {"files_copied": 0, "bytes_copied": 0, "removed": 0, "links": 0}},
+    {
+        "item": [{"name": "ml_cache"}, {"stat": {}}],
+        "copy": {"files_copied": 0, "bytes_copied": 0, "removed": 0, "links": 0},
+    },
 ]
 
 REPORT_CASES = [
@@ -129,16 +132,21 @@ REPORT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "changes", "trees", "times", "expected"), REPORT_CASES, ids=[c[0] for c in REPORT_CASES])
+@pytest.mark.parametrize(
+    ("name", "changes", "trees", "times", "expected"), REPORT_CASES, ids=[c[0] for c in REPORT_CASES]
+)
 def test_carry_report(name: str, changes: Any, trees: Any, times: tuple[Any, Any], expected: dict[str, Any]) -> None:
     report = f.migrate_carry_report(changes, trees, *times)
     assert {k: report[k] for k in expected} == expected
 
 
 def test_carry_report_lines_name_every_table_and_tree() -> None:
-    lines = f.migrate_carry_report(CHANGES, TREES, "2026-11-27T20:00:00.000000Z", "2026-11-27T20:01:00.000000Z")["lines"]
+    lines = f.migrate_carry_report(CHANGES, TREES, "2026-11-27T20:00:00.000000Z", "2026-11-27T20:01:00.000000Z")[
+        "lines"
+    ]
     assert "public.items: changed, rows 11989 -> 11990" in lines
     assert "public.notes: added, rows 0 -> 2" in lines
     assert "images: 2 files (4096 bytes) copied, 0 links made, 1 removed" in lines
+    assert "ml_cache: 0 files (0 bytes) copied, 0 links made, 0 removed" in lines
     assert lines[-1] == "downtime (stack frozen -> bare metal answering): 60.0 s"
     assert f.migrate_carry_report({}, [])["lines"] == ["database: no table changed since the cutover"]

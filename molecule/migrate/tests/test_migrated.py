@@ -183,7 +183,7 @@ def test_stack_takes_writes_after_cutover(host):
         "BEGIN;"
         " INSERT INTO items (name, category_id, quantity, price, attributes, embedding, created_at)"
         "  SELECT 'Nach dem Umzug ' || g, 7, g, 9.99, '{\"written\": \"after cutover\"}',"
-        "   (SELECT embedding FROM items WHERE id = 42), now() FROM generate_series(1, 2) AS g;"
+        "   (SELECT embedding FROM items WHERE id = 4000), now() FROM generate_series(1, 2) AS g;"
         " UPDATE items SET name = 'Umbenannt im Stack', embedding = (SELECT embedding FROM items WHERE id = 43)"
         "  WHERE id = 44;"
         " DELETE FROM items WHERE id = 45 AND NOT EXISTS (SELECT 1 FROM images WHERE item_id = 45);"

@@ -685,6 +685,9 @@ def migrate_baseline_diff(source: Mapping[str, Any], target: Mapping[str, Any]) 
             diff.append(f"{table['table']} has {other['rows']} rows, source {table['rows']}")
         elif other.get("checksum") != table.get("checksum"):
             diff.append(f"{table['table']} checksum differs")
+    src_names = {t["table"] for t in source.get("tables", [])}
+    for name in sorted(set(tgt_tables) - src_names):
+        diff.append(f"{name} is not in the source")
     tgt_seqs = {s["sequence"]: s for s in target.get("sequences", [])}
     for seq in source.get("sequences", []):
         other = tgt_seqs.get(seq["sequence"])

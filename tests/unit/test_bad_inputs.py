@@ -297,6 +297,11 @@ CASES: list[tuple[str, Callable[[], list[str]], str]] = [
      "argument 'migrate_plan_space_margin' is of type str and we were unable to convert to float"),
     ("migrate_env_secrets a string", spec("migrate", {"migrate_env_secrets": "PW"}),
      "argument 'migrate_env_secrets' is of type str and we were unable to convert to dict"),
+    ("migrate_rollback_discard_stack_writes maybe",
+     spec("migrate", {"migrate_rollback_discard_stack_writes": "maybe"}),
+     "argument 'migrate_rollback_discard_stack_writes' is of type str and we were unable to convert to bool"),
+    ("migrate_source_db_units a dict", spec("migrate", {"migrate_source_db_units": {"pg": 1}}),
+     "migrate_source_db_units"),
 ]
 
 

@@ -41,9 +41,7 @@ def snapshot(host: Any, psql: str) -> dict[str, Any]:
         "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items "
         "ORDER BY embedding <=> (SELECT embedding FROM items WHERE id = 42), id LIMIT 8) AS n",
     )
-    out["role"] = sql(
-        host, psql, "SELECT rolsuper || ' ' || rolpassword FROM pg_authid WHERE rolname = 'inventory'"
-    )
+    out["role"] = sql(host, psql, "SELECT rolsuper || ' ' || rolpassword FROM pg_authid WHERE rolname = 'inventory'")
     out["vector"] = sql(host, psql, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     out["settings"] = sql(
         host,

@@ -155,3 +155,46 @@ def test_dumps_were_retired_after_the_verified_cutover(host):
     # systemd-tmpfiles accepts the rule (and, the dumps being young, removes nothing yet)
     run_ok(host, "systemd-tmpfiles --clean /etc/tmpfiles.d/pidock-migrate-dumps.conf")
     assert host.file(f"{retired}/inventory_db.dump").exists
+
+
+def test_stack_takes_writes_after_cutover(host):
+    """The stack serves and writes: rows inserted, updated and deleted in items (vector column) and
+    images, an upload added, a file changed and one deleted in the images volume through the app's
+    container. Last test of this stage: what it saves is what the rollback must carry back (the
+    second verify compares the bare metal with it)."""
+    app = _stack_container(host, "app")
+    rows = sql(host, STACK_PSQL, "SELECT id, path FROM images WHERE id IN (200, 201) ORDER BY id").splitlines()
+    (changed_id, changed_path), (deleted_id, deleted_path) = (row.split("|", 1) for row in rows)
+    images = "/var/lib/inventory/images"
+    upload = "uploads/after cutover ü.jpg"
+    run_ok(
+        host,
+        "docker exec %s sh -c %s",
+        app,
+        f'set -e; cd {images}; mkdir -p uploads; head -c 70000 /dev/urandom > "{upload}"; '
+        f'head -c 5000 /dev/urandom > "{changed_path}"; rm -- "{deleted_path}"',
+    )
+    volume = run_ok(host, "docker volume inspect --format '{{.Mountpoint}}' inventory_images").strip()
+    upload_sha, upload_bytes = run_ok(host, "sha256sum %s", f"{volume}/{upload}").split()[0], 70000
+    changed_sha = run_ok(host, "sha256sum %s", f"{volume}/{changed_path}").split()[0]
+    sql(
+        host,
+        STACK_PSQL,
+        "BEGIN;"
+        " INSERT INTO items (name, category_id, quantity, price, attributes, embedding, created_at)"
+        "  SELECT 'Nach dem Umzug ' || g, 7, g, 9.99, '{\"written\": \"after cutover\"}',"
+        "   (SELECT embedding FROM items WHERE id = 4000), now() FROM generate_series(1, 2) AS g;"
+        " UPDATE items SET name = 'Umbenannt im Stack', embedding = (SELECT embedding FROM items WHERE id = 43)"
+        "  WHERE id = 44;"
+        " DELETE FROM items WHERE id = 45 AND NOT EXISTS (SELECT 1 FROM images WHERE item_id = 45);"
+        f" INSERT INTO images (item_id, path, sha256, bytes) VALUES (42, '{upload}', '{upload_sha}', {upload_bytes});"
+        f" UPDATE images SET sha256 = '{changed_sha}', bytes = 5000 WHERE id = {changed_id};"
+        f" DELETE FROM images WHERE id = {deleted_id};"
+        " COMMIT;",
+    )
+    snap = snapshot(host, STACK_PSQL)
+    counts = {t: int(v.split()[0]) for t, v in snap["tables"].items()}
+    assert counts["items"] in (11990, 11991)  # +2, -1 unless item 45 has an image
+    assert counts["images"] == 300
+    snap["files"] = {upload: upload_sha, changed_path: changed_sha, deleted_path: None}
+    save(snap)

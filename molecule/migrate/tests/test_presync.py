@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from _db import load
 from pidock_helpers import run_ok
 
 _LEDGER = "/var/lib/pidock-migrate/ledger.json"
@@ -23,10 +24,21 @@ def _files(host, root: str) -> dict[str, str]:
     return {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in out.splitlines()}
 
 
+def _written_by_the_stack() -> set[str]:
+    """Files the stack added, changed or deleted after cutover (test_migrated's last test): in the first
+    verify they differ between the volume and the bare metal, which only the rollback brings together."""
+    try:
+        return {f"./{path}" for path in load().get("files", {})}
+    except FileNotFoundError:
+        return set()
+
+
 @pytest.mark.parametrize("tree", sorted(_TREES))
 def test_volume_holds_the_same_files(host, tree):
     source, volume = _TREES[tree]
-    assert _files(host, _mountpoint(host, volume)) == _files(host, source)
+    skip = _written_by_the_stack() if tree == "images" else set()
+    in_volume = {p: h for p, h in _files(host, _mountpoint(host, volume)).items() if p not in skip}
+    assert in_volume == {p: h for p, h in _files(host, source).items() if p not in skip}
 
 
 @pytest.mark.parametrize("tree", sorted(_TREES))

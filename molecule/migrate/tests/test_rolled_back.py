@@ -1,9 +1,11 @@
 """After migrate_rollback and the faults: the bare metal serves again, its data identical to what
-the stack held; the stack is down; the failed restore stopped before cutover."""
+the stack held when it froze (the writes made in the stack after cutover carried back); the stack is
+down; the failed restore stopped before cutover."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 from _db import BARE_METAL_PSQL, load, snapshot
@@ -22,7 +24,9 @@ def test_bare_metal_serves_again(host):
 
 
 def test_bare_metal_data_equals_what_the_stack_held(host):
-    assert snapshot(host, BARE_METAL_PSQL) == load()
+    held = load()
+    held.pop("files", None)  # compared by test_stack_writes_are_served_by_the_bare_metal_nginx
+    assert snapshot(host, BARE_METAL_PSQL) == held
 
 
 def test_stack_is_down_and_its_volumes_kept(host):
@@ -38,7 +42,15 @@ def test_ledger_was_cleared_and_records_both_rollbacks(host):
     requested, failed = ledger["rollbacks"][-2:]
     assert requested["reason"] == "requested"
     assert "cutover" in requested["cleared"]
-    assert requested["stack_served_since"]  # the next plan refuses to overwrite the stack's writes
+    assert requested["stack_served_since"]
+    assert requested["carried_back"] is True  # so the next plan lets a migration through
+    carried = requested["carried"]
+    print(f"carried back: {json.dumps(carried)}")
+    assert {t["table"] for t in carried["tables"]} == {"public.items", "public.images"}
+    assert carried["rows_added"] >= 1
+    assert carried["trees"]["images"]["files"] == 2  # the upload and the changed file
+    assert carried["trees"]["images"]["removed"] >= 1  # the deleted file (and the emptied .pidock-partial)
+    assert carried["trees"]["ml_cache"]["files"] == 0
     assert "stack_served_since" not in failed
     assert failed["reason"].startswith("restore failed")
     assert "vector" in failed["reason"]
@@ -47,3 +59,38 @@ def test_ledger_was_cleared_and_records_both_rollbacks(host):
 
 def test_failed_restore_left_no_containers(host):
     assert run_ok(host, "docker ps -aq --filter label=pidock.migrate=true").strip() == ""
+
+
+def test_stack_writes_are_served_by_the_bare_metal_nginx(host):
+    """Each file the stack added, changed or deleted after cutover is so on bare metal, through its nginx."""
+    files = load()["files"]
+    assert len(files) == 3
+    for path, digest in files.items():
+        url = "https://127.0.0.1/images/" + quote(path)
+        code = run_ok(host, "curl -sk -o /dev/null -w '%%{http_code}' %s", url).strip()
+        if digest is None:
+            assert code == "404", path
+            continue
+        assert code == "200", path
+        assert run_ok(host, "curl -sk %s | sha256sum", url).split()[0] == digest, path
+    owners = set(run_ok(host, "find /var/lib/inventory/images -printf '%u:%g\\n'").split())
+    assert owners == {"inventory:inventory"}
+
+
+def test_stack_rows_are_served_by_the_bare_metal_app(host):
+    status, body = http_json(host, "https://127.0.0.1/items", insecure=True)
+    assert status == 200
+    names = {row["id"]: row["name"] for row in body}
+    assert names[44] == "Umbenannt im Stack"
+    assert sum(1 for name in names.values() if name.startswith("Nach dem Umzug ")) == 2
+
+
+def test_carry_left_no_guard_behind(host):
+    """The freeze-time database, the snapshots and the stack's dump went once the bare metal served."""
+    dbs = run_ok(
+        host, BARE_METAL_PSQL, "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'inventory%'"
+    )
+    assert dbs.strip() == "inventory_db"
+    for tree in ("images", "ml_cache"):
+        assert not host.file(f"/var/lib/inventory/{tree}.pidock-before-rollback").exists
+    assert not host.file("/var/lib/pidock-migrate/carry/inventory_db.dump").exists

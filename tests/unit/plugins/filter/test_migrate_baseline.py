@@ -51,6 +51,11 @@ def _drop_table(doc: dict[str, Any]) -> None:
 DIFF_CASES = [
     ("equal", lambda d: None, []),
     ("table missing", _drop_table, ["public.images is missing"]),
+    (
+        "table only in the target",
+        lambda d: d["tables"].append({"table": "public.audit", "rows": 1, "checksum": "cc"}),
+        ["public.audit is not in the source"],
+    ),
     ("row count", _edit("tables.0.rows", 11999), ["public.items has 11999 rows, source 12000"]),
     ("checksum", _edit("tables.1.checksum", "zz"), ["public.images checksum differs"]),
     ("sequence position", _edit("sequences.0.last_value", 1), ["sequence public.items_id_seq is at 1, source 12000"]),

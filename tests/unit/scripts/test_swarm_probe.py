@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -23,9 +23,9 @@ _spec.loader.exec_module(probe)
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    plan: dict[str, Any] = {}
+    plan: ClassVar[dict[str, Any]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         with self.plan["lock"]:
             self.plan["n"] += 1
             n = self.plan["n"]

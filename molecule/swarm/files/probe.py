@@ -8,10 +8,11 @@ every HTTP client retries) is reopened and the request sent once more; any other
 timeout or a status other than 200 counts as a failed request.
 
 Writes one JSON object: requests, ok, failed, seconds, rate (requests sent per second),
-error_seconds (failed / rate: the share of the traffic lost, in seconds), failed_window_s (first
-to last failure), longest_gap_s (between two successful answers), releases (in order of first
-appearance) and the first errors. --ready-file is created after the first successful answer.
-Only ever talks to the URL given (loopback in the tests); bounded in time.
+error_seconds (the time during which the latest answer was a failure: from a failure to the
+next success, summed), failed_window_s (first to last failure), longest_gap_s (between two
+successful answers), releases (in order of first appearance) and the first errors.
+--ready-file is created after the first successful answer. Only ever talks to the URL given
+(loopback in the tests); bounded in time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Probe:
         self.lock = threading.Lock()
         self.start = time.monotonic()
         self.slot = 0
-        self.sent = self.ok = self.failed = 0
+        self.ok = self.failed = 0
         self.first_fail: float | None = None
         self.last_fail: float | None = None
         self.last_ok = self.start
@@ -46,6 +47,8 @@ class Probe:
         self.releases: list[str] = []
         self.errors: list[str] = []
         self.ready = False
+        self.failing_since: float | None = None
+        self.error_time = 0.0
 
     def stopped(self) -> bool:
         return time.monotonic() - self.start >= self.args.max_seconds or os.path.exists(self.args.stop_file)
@@ -58,10 +61,13 @@ class Probe:
         return http.client.HTTPConnection(self.url.hostname, self.url.port or 80, timeout=self.args.timeout)
 
     def next_slot(self) -> float:
+        """The next slot at most one second in the past: slots a slow server made the workers miss
+        are dropped (they lower the rate measured) rather than sent in a burst."""
         with self.lock:
+            late = int((time.monotonic() - self.start - 1.0) * self.args.rate)
+            self.slot = max(self.slot, late)
             at = self.start + self.slot / self.args.rate
             self.slot += 1
-            self.sent += 1
         return at
 
     def get(self, conn: http.client.HTTPConnection | None) -> tuple[http.client.HTTPConnection, int, bytes]:
@@ -85,6 +91,9 @@ class Probe:
         now = time.monotonic()
         with self.lock:
             if error is None:
+                if self.failing_since is not None:
+                    self.error_time += now - self.failing_since
+                    self.failing_since = None
                 self.ok += 1
                 self.longest = max(self.longest, now - self.last_ok)
                 self.last_ok = now
@@ -96,6 +105,8 @@ class Probe:
                         handle.write("ready\n")
             else:
                 self.failed += 1
+                if self.failing_since is None:
+                    self.failing_since = now
                 self.first_fail = now if self.first_fail is None else self.first_fail
                 self.last_fail = now
                 if len(self.errors) < 8:
@@ -133,13 +144,15 @@ class Probe:
             sent = self.ok + self.failed
             rate = sent / seconds if seconds else 0.0
             self.longest = max(self.longest, time.monotonic() - self.last_ok)
+            if self.failing_since is not None:
+                self.error_time += time.monotonic() - self.failing_since
             return {
                 "requests": sent,
                 "ok": self.ok,
                 "failed": self.failed,
                 "seconds": round(seconds, 1),
                 "rate": round(rate, 1),
-                "error_seconds": round(self.failed / rate, 2) if rate else 0.0,
+                "error_seconds": round(self.error_time, 2),
                 "failed_window_s": round(self.last_fail - self.first_fail, 2) if self.first_fail is not None else 0.0,
                 "longest_gap_s": round(self.longest, 3),
                 "releases": self.releases,

@@ -93,7 +93,7 @@ class Probe:
         src = SCENARIO / "files" / "probe.py"
         subprocess.run(["docker", "cp", str(src), f"{MANAGER}:/root/probe.py"], check=True)
         subprocess.run(["docker", "exec", MANAGER, "rm", "-f", "/root/probe.stop", self.out, self.ready], check=True)
-        argv = ["python3", "/root/probe.py", "--rate", str(self.RATE), "--workers", "10", "--max-seconds", "400"]
+        argv = ["python3", "/root/probe.py", "--rate", str(self.RATE), "--workers", "6", "--max-seconds", "400"]
         argv += ["--out", self.out, "--ready-file", self.ready]
         subprocess.run(["docker", "exec", "-d", MANAGER, *argv], check=True)
         _wait("the probe's first answer", lambda: host(MANAGER).file(self.ready).exists, 30, step=0.2)

@@ -85,7 +85,8 @@ def test_a_bad_status_is_a_failure(server: Any, tmp_path: Path) -> None:
     got = _run(url, tmp_path)
     assert got["failed"] == 3, got
     assert got["errors"][0].split(" ", 1)[1].startswith("RuntimeError: HTTP 500")
-    assert got["error_seconds"] == pytest.approx(3 / got["rate"], abs=0.01)
+    # Three failures in a row at 40/s: about 3 slots (75 ms) of errors until the next success.
+    assert 0.03 < got["error_seconds"] < 0.3, got
 
 
 def test_a_connection_closed_while_idle_is_reopened_not_failed(server: Any, tmp_path: Path) -> None:
@@ -99,4 +100,5 @@ def test_a_connection_closed_while_idle_is_reopened_not_failed(server: Any, tmp_
 def test_nothing_listening_fails_every_request(tmp_path: Path) -> None:
     got = _run("http://127.0.0.1:9/health", tmp_path, seconds=0.5, rate=20)
     assert got["requests"] > 0 and got["failed"] == got["requests"]
+    assert got["error_seconds"] >= 0.4, got
     assert not (tmp_path / "ready").exists()

@@ -299,6 +299,7 @@ def test_worker_comes_back_and_rejoins() -> None:
 
 
 def test_drain_moves_the_tasks_and_undrain() -> None:
+    before = served(MANAGER)
     play("cluster.yml", "-e", '{"swarm_test_drain": ["swarm-2"]}')
     assert _node("swarm-2")["Availability"] == "Drain"
     took = _wait(
@@ -310,6 +311,6 @@ def test_drain_moves_the_tasks_and_undrain() -> None:
         60,
     )
     print(f"[swarm] swarm-2 drained in {took:.1f} s")
-    assert served(MANAGER) == "v2"
+    assert served(MANAGER) == before
     play("cluster.yml")
     assert _node("swarm-2")["Availability"] == "Active"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import testinfra
+import yaml
 from pidock_helpers import http_json, molecule_inventory, run_ok
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -68,46 +69,51 @@ def update_state(service: str) -> str:
     return run_ok(host(MANAGER), f"docker service inspect {service} --format {fmt}").strip()
 
 
+def _wait(what: str, check: Any, limit: float, step: float = 1.0) -> float:
+    """Seconds until check() is true; fail after limit."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if check():
+            return time.monotonic() - start
+        time.sleep(step)
+    raise AssertionError(f"{what}: not within {limit} s")
+
+
 class Probe:
-    """probe.py on the manager at 25 requests/s through the front while something happens."""
+    """molecule/swarm/files/probe.py on the manager: RATE requests/s through the front, over a few
+    keep-alive connections, while something happens. Entering returns once a first answer came."""
+
+    RATE = 30
 
     def __init__(self, name: str) -> None:
         self.out = f"/root/probe-{name}.json"
+        self.ready = f"/root/probe-{name}.ready"
 
     def __enter__(self) -> Probe:
-        src = PROJECT / "molecule" / "compose_deploy" / "files" / "probe.py"
+        src = SCENARIO / "files" / "probe.py"
         subprocess.run(["docker", "cp", str(src), f"{MANAGER}:/root/probe.py"], check=True)
-        subprocess.run(["docker", "exec", MANAGER, "rm", "-f", "/root/probe.stop", self.out], check=True)
-        subprocess.run(
-            [
-                "docker",
-                "exec",
-                "-d",
-                MANAGER,
-                "python3",
-                "/root/probe.py",
-                "--rate",
-                "25",
-                "--max-seconds",
-                "300",
-                "--out",
-                self.out,
-            ],
-            check=True,
-        )
-        time.sleep(2)
+        subprocess.run(["docker", "exec", MANAGER, "rm", "-f", "/root/probe.stop", self.out, self.ready], check=True)
+        argv = ["python3", "/root/probe.py", "--rate", str(self.RATE), "--workers", "6", "--max-seconds", "400"]
+        argv += ["--out", self.out, "--ready-file", self.ready]
+        subprocess.run(["docker", "exec", "-d", MANAGER, *argv], check=True)
+        _wait("the probe's first answer", lambda: host(MANAGER).file(self.ready).exists, 30, step=0.2)
         return self
 
     def __exit__(self, *exc: object) -> None:
         subprocess.run(["docker", "exec", MANAGER, "touch", "/root/probe.stop"], check=True)
 
     def result(self) -> dict[str, Any]:
-        for _ in range(30):
-            done = subprocess.run(["docker", "exec", MANAGER, "cat", self.out], capture_output=True, text=True)
-            if done.returncode == 0 and done.stdout.strip():
-                return json.loads(done.stdout)
-            time.sleep(1)
-        raise AssertionError("the probe wrote no result")
+        _wait("the probe's result", lambda: host(MANAGER).file(self.out).exists, 30, step=0.2)
+        return json.loads(host(MANAGER).file(self.out).content_string)
+
+
+def recap_changed(out: str) -> dict[str, int]:
+    """changed= per host from a PLAY RECAP."""
+    found = {}
+    for line in out.splitlines():
+        if line.startswith("swarm-") and "changed=" in line:
+            found[line.split()[0]] = int(line.split("changed=")[1].split()[0])
+    return found
 
 
 def test_cluster_formed() -> None:
@@ -143,18 +149,20 @@ def test_rolling_update_under_load_fails_no_request() -> None:
     result = probe.result()
     print(f"[swarm] probe during the v1 -> v2 rolling update: {result}")
     assert "inventory v2: deployed" in out
-    assert result["requests"] >= 20 * result["seconds"] * 0.9
+    assert result["rate"] >= 20, result
     assert result["failed"] == 0, result
     assert result["releases"] == ["v1", "v2"], result
     assert [served(n) for n in NODES] == ["v2"] * 3
     assert update_state("inventory_app") == "completed"
 
 
-def test_redeploy_changes_nothing() -> None:
-    out = play("deploy.yml", "-e", "compose_version=v2")
+def test_rerun_changes_nothing() -> None:
+    """Cluster, certificate and stack (site.yml, all of converge.yml but the docker role, whose own
+    idempotence its scenarios prove) again at v2: changed=0 on every node. This stands in for
+    Molecule's idempotence step, which would re-run the whole converge once more."""
+    out = play("site.yml", "-e", "compose_version=v2")
     assert "inventory v2: unchanged" in out
-    recap = [line for line in out.splitlines() if line.startswith("swarm-")]
-    assert recap and all("changed=0" in line for line in recap), recap
+    assert recap_changed(out) == {n: 0 for n in NODES}, out[-4000:]
 
 
 def test_broken_release_is_rolled_back_by_swarm() -> None:
@@ -163,6 +171,56 @@ def test_broken_release_is_rolled_back_by_swarm() -> None:
     assert update_state("inventory_app") == "rollback_completed"
     assert [served(n) for n in NODES] == ["v2"] * 3
     assert services()["inventory_app"]["Replicas"] == "3/3"
+
+
+def test_releases_are_stored_with_pinned_images() -> None:
+    """v1 and v2 succeeded, v3 was rolled back by Swarm: three releases, each with its stack file
+    naming every image by the ID recorded in release.json, and its secrets' versioned names."""
+    root = "/opt/pidock/swarm/inventory"
+    stored = {
+        r["version"]: r
+        for r in (
+            json.loads(run_ok(host(MANAGER), "cat %s", f))
+            for f in run_ok(host(MANAGER), f"ls {root}/releases/*/release.json").split()
+        )
+    }
+    assert {v: r["outcome"] for v, r in stored.items()} == {"v1": "success", "v2": "success", "v3": "rolled_back"}
+    v2 = stored["v2"]
+    stack = yaml.safe_load(run_ok(host(MANAGER), "cat %s", f"{root}/releases/{v2['id']}/stack.yml"))
+    for name, svc in stack["services"].items():
+        assert svc["image"] == v2["images"][name]["id"], (name, svc["image"], v2["images"][name])
+        assert svc["image"].startswith("sha256:")
+    assert any(s.startswith("inventory_POSTGRES_PASSWORD_") for s in v2["extra"]["secrets"]), v2["extra"]
+    assert run_ok(host(MANAGER), "readlink %s", f"{root}/current").strip().endswith(v2["id"])
+    assert SECRET not in run_ok(host(MANAGER), "cat %s/releases/*/*", root)
+
+
+def test_rollback_to_previous_then_to_a_named_release() -> None:
+    root = "/opt/pidock/swarm/inventory"
+    with Probe("rollback") as probe:
+        out = play("rollback.yml")
+    result = probe.result()
+    print(f"[swarm] probe during the rollback v2 -> v1: {result}")
+    assert "inventory v1: deployed (rollback" in out, out[-3000:]
+    assert [served(n) for n in NODES] == ["v1"] * 3
+    assert result["failed"] == 0, result
+    v2 = next(
+        json.loads(run_ok(host(MANAGER), "cat %s", f))["id"]
+        for f in run_ok(host(MANAGER), f"ls {root}/releases/*/release.json").split()
+        if json.loads(run_ok(host(MANAGER), "cat %s", f))["version"] == "v2"
+    )
+    out = play("rollback.yml", "-e", f"swarm_rollback_to={v2}")
+    assert "inventory v2: deployed (rollback" in out
+    assert [served(n) for n in NODES] == ["v2"] * 3
+    audit = [json.loads(line) for line in run_ok(host(MANAGER), "cat %s", f"{root}/audit.log").splitlines()]
+    assert [(a["action"], a["version"], a["outcome"]) for a in audit[-2:]] == [
+        ("rollback", "v1", "deployed"),
+        ("rollback", "v2", "deployed"),
+    ]
+    # Refused by name, nothing changed: an unknown release.
+    out = play("rollback.yml", "-e", "swarm_rollback_to=v9", expect_rc=2)
+    assert "swarm_rollback_to: 'v9' names no stored release" in out
+    assert [served(n) for n in NODES] == ["v2"] * 3
 
 
 def test_secrets_never_in_a_file_or_output() -> None:
@@ -203,16 +261,6 @@ def test_bad_inputs_are_refused_before_anything_changes() -> None:
     assert run_ok(host(MANAGER), "docker service ls -q | sort; docker secret ls -q | sort") == before
 
 
-def _wait(what: str, check: Any, limit: float) -> float:
-    """Seconds until check() is true; fail after limit."""
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        if check():
-            return time.monotonic() - start
-        time.sleep(1)
-    raise AssertionError(f"{what}: not within {limit} s")
-
-
 def _node(name: str) -> dict[str, Any]:
     out = run_ok(host(MANAGER), "docker node ls --format '{{json .}}'")
     return next(n for n in (json.loads(line) for line in out.splitlines()) if n["Hostname"] == name)
@@ -232,12 +280,14 @@ def test_lost_worker_tasks_run_elsewhere_within_30_s() -> None:
                 60,
             )
         )
-        time.sleep(3)
+        # Observe a little longer than the front's DNS cache (valid=5s): requests still sent to the
+        # lost tasks' addresses after the reschedule must be counted too.
+        time.sleep(6)
     result = probe.result()
-    errors_s = result["failed"] / 25
     print(f"[swarm] {victim} stopped: app tasks rescheduled in {took:.1f} s; probe {result}")
     assert took <= 30
-    assert errors_s <= 1.0, result
+    assert result["rate"] >= 20, result
+    assert result["error_seconds"] <= 1.0, result
 
 
 def test_worker_comes_back_and_rejoins() -> None:
@@ -249,6 +299,7 @@ def test_worker_comes_back_and_rejoins() -> None:
 
 
 def test_drain_moves_the_tasks_and_undrain() -> None:
+    before = served(MANAGER)
     play("cluster.yml", "-e", '{"swarm_test_drain": ["swarm-2"]}')
     assert _node("swarm-2")["Availability"] == "Drain"
     took = _wait(
@@ -260,6 +311,6 @@ def test_drain_moves_the_tasks_and_undrain() -> None:
         60,
     )
     print(f"[swarm] swarm-2 drained in {took:.1f} s")
-    assert served(MANAGER) == "v2"
+    assert served(MANAGER) == before
     play("cluster.yml")
     assert _node("swarm-2")["Availability"] == "Active"

@@ -75,5 +75,5 @@ def test_table_puts_unknown_actions_under_other(tmp_path, capsys):
     )
     assert mp.main(["--dir", str(tmp_path), "a", "missing"]) == 0
     out = capsys.readouterr().out
-    row = [line for line in out.splitlines() if line.startswith("a ")][0].split()
+    row = next(line for line in out.splitlines() if line.startswith("a ")).split()
     assert row[0] == "a" and row[4] == "6" and row[-1] == "4"

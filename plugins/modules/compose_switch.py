@@ -301,7 +301,7 @@ def _message(result: dict[str, Any]) -> str:
     served = result.get("served")
     if result.get("outcome") == "rolled_back":
         return (
-            f"Release {what} failed: {result.get('error')}. Rolled back to {result.get('previous')}; "
+            f"Release {what} failed its health gate: {result.get('error')}. Rolled back to {result.get('previous')}; "
             f"the front door serves {served}."
         )
     return f"Switch to {what} failed: {result.get('error')}. The front door serves {served}."

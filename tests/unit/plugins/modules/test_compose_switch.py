@@ -14,7 +14,7 @@ from ansible_collections.pidock.stack.plugins.modules import compose_switch, rel
 from conftest import ModuleFailed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "module_utils"))
-from fake_host import FakeHost  # noqa: E402
+from fake_host import FakeHost
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ description:
     C(<root>/deploy.lock) for the whole transaction; the kernel releases it when the process ends.
   - Every call first reads the journal. A transaction whose process died is finished (it passed its
     gate and was being recorded or retired) or undone (anything earlier), before anything else. A
-    transaction still running holds the lock: this call waits for it, up to O(lock_timeout).
+    transaction still running holds the lock, so this call waits for it, up to O(lock_timeout).
   - Run it with C(async) and C(poll) so the transaction finishes on the host even when the
     controller or its SSH link dies.
   - In check mode it returns the release plan (which services start beside, which are recreated in

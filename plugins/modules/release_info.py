@@ -14,7 +14,7 @@ description:
   - Lists the release directories of a stack (oldest first, with outcome and the C(current) and
     C(previous) flags), the activation history, the newest transaction of the switch journal
     (C(journal.jsonl)) and who holds the stack's lock.
-  - With O(health_url), also what the front door serves (the release key of its health answer):
+  - With O(health_url), also what the front door serves (the release key of its health answer),
     the truth a summary should report, whatever C(current) says.
   - Changes nothing.
 options:
@@ -36,7 +36,6 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full

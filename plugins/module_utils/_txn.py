@@ -306,6 +306,17 @@ def release_plan(
     return {"beside": beside, "in_place": in_place, "unchanged": unchanged, "retire": retire, "cutover": cutover}
 
 
+def active_services(config: Mapping[str, Any], profiles: Sequence[str]) -> dict[str, Any]:
+    """The compose config with only the services that run: no profile, or an enabled one."""
+    out = dict(config)
+    out["services"] = {
+        name: svc
+        for name, svc in (config.get("services") or {}).items()
+        if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)
+    }
+    return out
+
+
 def plan_text(plan: Mapping[str, Any]) -> str:
     lines = [f"start beside: {', '.join(plan['beside']) or 'nothing'}"]
     for item in plan["in_place"]:
@@ -464,7 +475,7 @@ class Switch:
             raise TxnError(
                 f"docker compose config of {release_id or definition_file} failed: {(err or out).strip()[-800:]}"
             )
-        return json.loads(out)
+        return active_services(json.loads(out), self.s.profiles)
 
     def _pause_hook(self, step: str) -> None:
         pause = os.path.join(self.s.root, PAUSE_FILE)

@@ -398,3 +398,19 @@ def test_pause_hook_waits_for_the_test(tmp_path: Path) -> None:
     sw._pause_hook("gate")
     assert seen[0]["step"] == "gate" and seen[0]["pid"] == os.getpid()
     assert not (tmp_path / _txn.PAUSED_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("profiles", "expected"),
+    [([], ["app", "db"]), (["tools"], ["app", "db", "tools"]), (["tunnel", "tools"], ["app", "db", "tools", "tunnel"])],
+)
+def test_services_of_disabled_profiles_do_not_run(profiles, expected) -> None:
+    config = {
+        "services": {
+            "app": {},
+            "db": {"profiles": []},
+            "tools": {"profiles": ["tools"]},
+            "tunnel": {"profiles": ["tunnel"]},
+        }
+    }
+    assert sorted(_txn.active_services(config, profiles)["services"]) == expected

@@ -543,8 +543,8 @@ class Switch:
                 logs = health.get("Log") or []
                 last = (logs[-1].get("Output") or "").strip()[-300:] if logs else ""
                 problems.append(
-                    f"service {item['service']} ({item['name']}) is {health.get('Status') or status}"
-                    + (f" (exit code {state.get('ExitCode')})" if status == "exited" else "")
+                    f"service {item['service']} is {health.get('Status') or status} ({item['name']})"
+                    + (f", exit code {state.get('ExitCode')}" if status == "exited" else "")
                     + (f", last health output: {last}" if last else "")
                 )
                 return "failed", problems

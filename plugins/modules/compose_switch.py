@@ -265,7 +265,7 @@ def _check(module: AnsibleModule, switch: Switch, params: dict[str, Any]) -> dic
         if exists:
             after = switch.compose_config(wanted) or {}
         elif params["definition"] is not None:
-            tmpdir = tempfile.mkdtemp(prefix=".plan-", dir=root if os.path.isdir(root) else None)
+            tmpdir = tempfile.mkdtemp(prefix="pidock-plan-")  # never under root: check mode writes nothing there
             path = os.path.join(tmpdir, "compose.json")
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump(params["definition"], handle)

@@ -66,13 +66,14 @@ def test_check_mode_plan_from_a_definition_names_in_place_services(run_module, h
     definition = json.loads((host.root / "releases" / v1 / "compose.yml").read_text())
     definition["services"]["postgres"]["deploy"] = {"resources": {"limits": {"memory": "1g"}}}
     definition["services"]["app-blue"] = definition["services"].pop("app-green")
+    before = sorted(os.listdir(host.root))
     result = run_module(
         compose_switch.main, _args(host, release="v2-000000000000", definition=definition), check_mode=True
     )
     assert [i["service"] for i in result["plan"]["in_place"]] == ["postgres"]
     assert "pgdata" in result["plan"]["in_place"][0]["why"]
     assert "IN PLACE" in result["diff"]["after"] and "postgres" in result["diff"]["after"]
-    assert not [p for p in os.listdir(host.root) if p.startswith(".plan-")]
+    assert sorted(os.listdir(host.root)) == before
 
 
 def test_failed_gate_fails_naming_the_rollback(run_module, host) -> None:

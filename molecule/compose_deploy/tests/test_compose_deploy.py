@@ -356,7 +356,7 @@ def test_a_dead_runs_lock_note_blocks_nothing_and_v2_is_redeployed(host):
 
 def test_a_live_holder_is_waited_for_then_named(host):
     # A live process holds the lock: a run waits compose_lock_timeout for it, then fails naming it.
-    run_ok(host, f"systemd-run --unit=pidock-hold flock {ROOT}/deploy.lock sleep 60")
+    run_ok(host, f"systemd-run --unit=pidock-hold flock {ROOT}/deploy.lock sleep 900")
     try:
         start = time.monotonic()
         out = " ".join(deploy("v2", "-e", "compose_lock_timeout=2", expect_rc=2).split())

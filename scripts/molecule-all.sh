@@ -25,7 +25,7 @@ mkdir -p "$logdir"
 # order matters: longest first, so the lanes end close together. A scenario missing here is
 # assumed long and starts early.
 declare -A expected=(
-  [fleet]=420 [compose_deploy]=290 [migrate]=270 [tls_modes]=200 [examples]=150 [docker_pi]=140
+  [fleet]=420 [compose_faults]=360 [compose_deploy]=290 [migrate]=270 [tls_modes]=200 [examples]=150 [docker_pi]=140
   [docker_arm64]=140 [docker_upstream]=100 [tls_acme]=95 [docker_distro]=90 [testground]=80
 )
 

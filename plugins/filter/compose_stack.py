@@ -70,7 +70,7 @@ _PIDOCK_KEYS = (
 )
 _ALLOWED = frozenset(_PASSTHROUGH + _PIDOCK_KEYS)
 _SETTING_MINIMUM = {
-    "compose_health_timeout": 1,
+    "compose_health_timeout": 5,
     "compose_min_free_mb": 0,
     "compose_lock_timeout": 1,
     "compose_keep_releases": 1,

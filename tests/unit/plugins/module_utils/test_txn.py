@@ -1,0 +1,416 @@
+"""Unit tests for _txn: the deploy switch as one host-side transaction (journal, replay, lock, truth)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible_collections.pidock.stack.plugins.module_utils import _release, _txn
+from fake_host import FakeHost
+
+
+class Died(BaseException):
+    """The transaction's process was killed at a step (nothing after it ran)."""
+
+
+def _settings(root: Path, **over: Any) -> _txn.Settings:
+    params = {
+        "root": str(root),
+        "project": "inventory",
+        "health_url": "https://127.0.0.1/health",
+        "health_release_key": "release",
+        "health_timeout": 30,
+        "lock_timeout": 0,
+    }
+    params.update(over)
+    return _txn.Settings(params)
+
+
+def _switch(host: FakeHost, die_at: str | None = None, **over: Any) -> _txn.Switch:
+    sw = _txn.Switch(
+        _settings(host.root, **over),
+        runner=host.run,
+        prober=host.probe,
+        clock=host.clock,
+        sleep=host.sleep,
+        events=lambda project, since: None,
+    )
+    if die_at:
+
+        def hook(step: str) -> None:
+            if step == die_at:
+                raise Died(step)
+
+        sw._pause_hook = hook  # type: ignore[method-assign]
+    return sw
+
+
+def _audit(root: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (root / "audit.log").read_text().splitlines()]
+
+
+def _history(root: Path) -> list[str]:
+    return [h["release"] for h in json.loads((root / "history.json").read_text())]
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> tuple[FakeHost, str, str]:
+    """v1 (green) deployed and serving; v2 (blue) staged."""
+    host = FakeHost(tmp_path)
+    v1 = host.release("v1", "green")
+    assert _switch(host).switch(v1, "deploy")["outcome"] == "success"
+    v2 = host.release("v2", "blue")
+    return host, v1, v2
+
+
+def assert_consistent(host: FakeHost, release_id: str, version: str) -> None:
+    """nginx, current, history.json and the last audit line name the same release; no journal open."""
+    assert host.served() == version
+    assert _release.current_release(str(host.root)) == release_id
+    assert _history(host.root)[-1] == release_id
+    last = _audit(host.root)[-1]
+    assert last["served"] == version and last["served_release"] == release_id
+    state = _txn.last_transaction(_txn.Journal(str(host.root)).records())
+    assert state is not None and state["end"] is not None
+    assert _txn.lock_is_free(str(host.root))
+
+
+def test_first_deploy_then_blue_green(stack) -> None:
+    host, _v1, v2 = stack
+    result = _switch(host).switch(v2, "deploy")
+    assert result["outcome"] == "success" and result["served"] == "v2"
+    assert_consistent(host, v2, "v2")
+    assert "app-green" not in host.containers and "app-blue" in host.containers
+    assert host.created["postgres"] == 1 and host.created["nginx"] == 1
+    assert result["plan"]["beside"] == ["app-blue"] and result["plan"]["retire"] == ["app-green"]
+    steps = [r["step"] for r in _txn.Journal(str(host.root)).records() if r.get("event") == "step"][-7:]
+    assert steps == ["start_beside", "wait_healthy", "front_config", "reload", "gate", "record", "retire"]
+    assert _audit(host.root)[-1]["outcome"] == "success"
+
+
+def test_same_release_again_is_unchanged(stack) -> None:
+    host, v1, _ = stack
+    before = len(host.calls)
+    result = _switch(host).switch(v1, "deploy")
+    assert result == {**result, "changed": False, "outcome": "unchanged"}
+    assert not any(c[-2:] == ["-s", "reload"] for c in host.calls[before:])
+
+
+def test_broken_release_is_undone_exactly(stack) -> None:
+    host, v1, _ = stack
+    v3 = host.release("v3", "blue", broken=True)
+    result = _switch(host).switch(v3, "deploy")
+    assert result["outcome"] == "rolled_back" and result["served"] == "v1"
+    assert "boom" in result["error"]
+    assert_consistent(host, v1, "v1")
+    assert "app-blue" not in host.containers
+    assert _release.read_release(str(host.root), v3)["outcome"] == "failed"
+    assert _audit(host.root)[-1]["rolled_back_to"] == v1
+
+
+def test_nginx_t_failure_keeps_the_old_config(stack) -> None:
+    host, _v1, v2 = stack
+    host.nginx_t_fails = True
+    result = _switch(host).switch(v2, "deploy")
+    host.nginx_t_fails = False
+    assert result["outcome"] == "failed" or result["outcome"] == "rolled_back"
+    assert host.served() == "v1"
+    assert "v1" in (host.root / "front" / "conf.d" / "default.conf").read_text()
+
+
+# The process dies before a step: everything earlier ran, nothing after. The next transaction
+# finishes (committed: record and later) or undoes (anything earlier), and a plain deploy converges.
+@pytest.mark.parametrize(
+    ("step", "action", "serves"),
+    [
+        ("start_beside", "undo", "v1"),
+        ("wait_healthy", "undo", "v1"),
+        ("front_config", "undo", "v1"),
+        ("reload", "undo", "v1"),
+        ("gate", "undo", "v1"),
+        ("record", "undo", "v1"),
+        ("retire", "finish", "v2"),
+    ],
+)
+def test_death_at_each_forward_step_is_replayed(stack, step: str, action: str, serves: str) -> None:
+    host, v1, v2 = stack
+    with pytest.raises(Died):
+        _switch(host, die_at=step).switch(v2, "deploy")
+    recovered = _switch(host).recover()
+    assert recovered is not None and recovered["recovered"]["action"] == action
+    assert recovered["recovered"]["after_step"] == step
+    expected = v1 if serves == "v1" else v2
+    assert_consistent(host, expected, serves)
+    assert _txn.replay_action(_txn.last_transaction(_txn.Journal(str(host.root)).records())) == "nothing"
+    # the very next plain deploy converges
+    again = _switch(host).switch(v2, "deploy")
+    assert again["outcome"] in ("success", "unchanged")
+    assert_consistent(host, v2, "v2")
+    assert "app-green" not in host.containers
+    assert host.created["postgres"] == 1
+
+
+@pytest.mark.parametrize("step", ["undo_front", "undo_reload", "undo_start", "undo_gate", "undo_record"])
+def test_death_during_a_failing_releases_rollback(stack, step: str) -> None:
+    host, v1, _ = stack
+    v3 = host.release("v3", "blue", reports="v2.9")  # healthy, but the front door names another version
+    with pytest.raises(Died):
+        _switch(host, die_at=step).switch(v3, "deploy")
+    recovered = _switch(host).recover()
+    assert recovered["outcome"] == "rolled_back"
+    assert_consistent(host, v1, "v1")
+    assert "app-blue" not in host.containers
+
+
+def test_manual_rollback_success_and_failure(stack) -> None:
+    host, v1, v2 = stack
+    assert _switch(host).switch(v2, "deploy")["outcome"] == "success"
+    result = _switch(host).switch(v1, "rollback")
+    assert result["outcome"] == "success"
+    assert_consistent(host, v1, "v1")
+    assert _release.read_release(str(host.root), v2)["outcome"] == "rolled_back"
+    # a rollback whose gate fails leaves the stack on the release it started from, with an audit line
+    v0 = host.release("v0", "blue", broken=True)
+    failed = _switch(host).switch(v0, "rollback")
+    assert failed["outcome"] == "failed" and failed["served"] == "v1"
+    assert_consistent(host, v1, "v1")
+    assert _audit(host.root)[-1]["action"] == "rollback" and _audit(host.root)[-1]["outcome"] == "failed"
+
+
+@pytest.mark.parametrize("step", ["start_beside", "reload", "gate", "retire"])
+def test_death_during_a_manual_rollback(stack, step: str) -> None:
+    host, v1, v2 = stack
+    _switch(host).switch(v2, "deploy")
+    with pytest.raises(Died):
+        _switch(host, die_at=step).switch(v1, "rollback")
+    _switch(host).recover()
+    if step == "retire":
+        assert_consistent(host, v1, "v1")
+    else:
+        assert_consistent(host, v2, "v2")
+    assert _switch(host).switch(v1, "rollback")["outcome"] in ("success", "unchanged")
+    assert_consistent(host, v1, "v1")
+
+
+def test_stateful_change_planned_applied_once_after_the_gate(stack) -> None:
+    host, v1, _ = stack
+    db = {"image": "pg:17", "volumes": [{"type": "volume", "source": "pgdata"}], "healthcheck": {"test": ["x"]}}
+    v2 = host.release("v2b", "blue", db=db)
+    plan_only = _switch(host).compose_config(v2)
+    plan = _txn.release_plan(_switch(host).compose_config(v1), plan_only)
+    assert [i["service"] for i in plan["in_place"]] == ["postgres"]
+    assert "pgdata" in plan["in_place"][0]["why"] and plan["in_place"][0]["changed"] == ["healthcheck"]
+    assert "IN PLACE" in _txn.plan_text(plan)
+    result = _switch(host).switch(v2, "deploy")
+    assert result["outcome"] == "success"
+    assert host.created["postgres"] == 2
+    assert "interruption_s" in result["durations"] and _audit(host.root)[-1]["in_place"] == ["postgres"]
+
+
+def test_stateful_change_in_a_failing_release_never_touches_it(stack) -> None:
+    host, _v1, _ = stack
+    db = {"image": "pg:18", "volumes": [{"type": "volume", "source": "pgdata"}]}
+    v3 = host.release("v3", "blue", broken=True, db=db)
+    result = _switch(host).switch(v3, "deploy")
+    assert result["outcome"] == "rolled_back"
+    assert host.created["postgres"] == 1
+    assert host.containers["postgres"]["spec"]["image"] == "pg:17"
+
+
+# --- journal, replay, truth -----------------------------------------------------------------------
+
+
+def test_torn_last_journal_line_is_skipped(tmp_path: Path) -> None:
+    journal = _txn.Journal(str(tmp_path))
+    journal.append({"txn": "t1", "event": "begin", "to": "b", "from": "a"})
+    journal.append({"txn": "t1", "event": "step", "step": "gate"})
+    with open(journal.path, "a", encoding="utf-8") as handle:
+        handle.write('{"txn": "t1", "event": "com')
+    state = _txn.last_transaction(journal.records())
+    assert state["last_step"] == "gate" and not state["committed"] and state["end"] is None
+    assert _txn.replay_action(state) == "undo"
+
+
+@pytest.mark.parametrize(
+    ("events", "action"),
+    [
+        ([], "nothing"),
+        ([("begin", None)], "undo"),
+        ([("begin", None), ("step", "gate")], "undo"),
+        ([("begin", None), ("step", "record"), ("commit", None)], "finish"),
+        ([("begin", None), ("step", "record"), ("commit", None), ("step", "retire")], "finish"),
+        ([("begin", None), ("undo", None), ("step", "undo_front")], "undo"),
+        ([("begin", None), ("end", None)], "nothing"),
+    ],
+)
+def test_replay_action(events, action) -> None:
+    records = [{"txn": "t", "event": e, **({"step": s} if s else {})} for e, s in events]
+    assert _txn.replay_action(_txn.last_transaction(records)) == action
+
+
+@pytest.mark.parametrize(
+    ("intended", "served", "outcome"),
+    [
+        ("success", "v2", "success"),
+        ("success", "v1", "failed"),  # the run expected v2; the front door says otherwise
+        ("success", None, "failed"),
+        ("rolled_back", "v1", "rolled_back"),
+        ("rolled_back", "v2", "failed"),
+        ("rolled_back", None, "failed"),
+        ("failed", "v1", "failed"),
+    ],
+)
+def test_outcome_is_what_the_front_door_serves(intended, served, outcome) -> None:
+    begin = {"to_version": "v2", "from": "v1-x", "from_version": "v1"}
+    assert _txn.truth(intended, served, begin, can_see=True) == outcome
+
+
+def test_summary_names_what_is_served_when_it_differs(stack) -> None:
+    host, _v1, v2 = stack
+    sw = _switch(host)
+    host.nginx_t_fails = False
+    sw.gate = lambda version: {"status": 200, "served": version, "seconds": 0.1}  # type: ignore[method-assign]
+    sw.reload_front = lambda: None  # type: ignore[method-assign]  # the reload silently did nothing
+    result = sw.switch(v2, "deploy")
+    assert result["outcome"] == "failed" and result["served"] != "v2"
+    assert _audit(host.root)[-1]["outcome"] == "failed"
+    assert _audit(host.root)[-1]["served"] == result["served"]
+
+
+# --- lock -----------------------------------------------------------------------------------------
+
+
+def _hold(root: str, ready, release) -> None:
+    lock = _txn.HostLock(root)
+    lock.acquire(0, {"owner": "child", "pid": os.getpid()})
+    ready.set()
+    release.wait(30)
+
+
+def test_lock_belongs_to_the_live_process_and_dies_with_it(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold, args=(str(tmp_path), ready, release))
+    child.start()
+    assert ready.wait(10)
+    assert not _txn.lock_is_free(str(tmp_path))
+    with pytest.raises(_txn.LockBusy) as busy:
+        _txn.HostLock(str(tmp_path)).acquire(0.3, {"owner": "me"})
+    assert busy.value.holder["owner"] == "child" and "child" in str(busy.value)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    with _txn.HostLock(str(tmp_path)) as lock:
+        assert lock.acquire(0, {"owner": "me"}) < 1
+        assert _txn.read_holder(lock.path)["owner"] == "me"
+    assert _txn.read_holder(str(tmp_path / "deploy.lock")) is None
+
+
+def _race(root: str, start, results) -> None:
+    start.wait(10)
+    lock = _txn.HostLock(root)
+    try:
+        lock.acquire(0, {"pid": os.getpid()})
+        results.put("won")
+        time.sleep(1.0)
+    except _txn.LockBusy:
+        results.put("busy")
+
+
+def test_concurrent_takers_exactly_one_wins(tmp_path: Path) -> None:
+    (tmp_path / "deploy.lock").write_text('{"owner": "dead", "epoch": 0}')  # a stale note from a dead run
+    ctx = multiprocessing.get_context("fork")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(str(tmp_path), start, results)) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    start.set()
+    outcomes = sorted(results.get(timeout=20) for _ in procs)
+    for proc in procs:
+        proc.join(10)
+    assert outcomes == ["busy", "busy", "busy", "won"]
+
+
+@pytest.mark.parametrize("content", ["", "{", "null", "[1, 2]", '{"owner": "x"'])
+def test_empty_or_unparsable_lock_file_blocks_nothing(tmp_path: Path, content: str) -> None:
+    (tmp_path / "deploy.lock").write_text(content)
+    assert _txn.read_holder(str(tmp_path / "deploy.lock")) is None
+    with _txn.HostLock(str(tmp_path)) as lock:
+        lock.acquire(0, {"owner": "me"})
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"lock_timeout": -1}, "lock_timeout must be 0 or more"),
+        ({"health_timeout": 0}, "health_timeout must be at least 5"),
+        ({"health_timeout": -30}, "health_timeout must be at least 5"),
+        ({"cutover": "rolling"}, "cutover must be"),
+    ],
+)
+def test_bad_timeouts_are_refused(tmp_path: Path, over, message) -> None:
+    with pytest.raises(_txn.TxnError, match=message):
+        _settings(tmp_path, **over)
+
+
+def test_negative_lock_wait_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(_txn.TxnError, match="0 or more"):
+        _txn.HostLock(str(tmp_path)).acquire(-1, {})
+
+
+def test_wait_for_a_live_transaction_then_take_the_lock(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold, args=(str(tmp_path), ready, release))
+    child.start()
+    assert ready.wait(10)
+    ticks = []
+
+    def sleep(seconds: float) -> None:
+        ticks.append(seconds)
+        if len(ticks) == 3:
+            release.set()
+            child.join(10)
+
+    with _txn.HostLock(str(tmp_path)) as lock:
+        lock.acquire(60, {"owner": "next"}, sleep=sleep)
+    assert len(ticks) >= 3
+
+
+def test_pause_hook_waits_for_the_test(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path)
+    sw = _switch(host)
+    (tmp_path / _txn.PAUSE_FILE).write_text("gate\n")
+    seen = []
+
+    def sleep(seconds: float) -> None:
+        seen.append(json.loads((tmp_path / _txn.PAUSED_FILE).read_text()))
+        (tmp_path / _txn.PAUSE_FILE).unlink()
+
+    sw.sleep = sleep  # type: ignore[method-assign]
+    sw._pause_hook("reload")
+    assert not seen
+    sw._pause_hook("gate")
+    assert seen[0]["step"] == "gate" and seen[0]["pid"] == os.getpid()
+    assert not (tmp_path / _txn.PAUSED_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("profiles", "expected"),
+    [([], ["app", "db"]), (["tools"], ["app", "db", "tools"]), (["tunnel", "tools"], ["app", "db", "tools", "tunnel"])],
+)
+def test_services_of_disabled_profiles_do_not_run(profiles, expected) -> None:
+    config = {
+        "services": {
+            "app": {},
+            "db": {"profiles": []},
+            "tools": {"profiles": ["tools"]},
+            "tunnel": {"profiles": ["tunnel"]},
+        }
+    }
+    assert sorted(_txn.active_services(config, profiles)["services"]) == expected

@@ -155,9 +155,8 @@ def assert_no_failed_requests(probe: Probe, name: str) -> None:
     result = probe.result()
     print(f"  probe {name}: {result}")
     assert result["failed"] == 0, result
-    # Asked for 25/s; a loaded CI machine delivers less (each request is a new TLS handshake). The
-    # probe must at least have covered the whole window.
-    assert result["requests"] >= result["seconds"], result
+    # Asked for 25/s; the bar is 20/s over the whole window (fault, recovery, next run).
+    assert result["requests"] >= 20 * result["seconds"], result
     RATES[name] = round(result["requests"] / max(result["seconds"], 0.1), 1)
 
 

@@ -219,14 +219,15 @@ def table(sides: list[Side]) -> tuple[str, list[dict[str, Any]]]:
         version = side.runs.get("version", [])
         failing = side.runs.get("failing", [])
         roles: dict[str, float | None] = {}
-        for role in ("pidock.stack.docker", "pidock.stack.tls", "pidock.stack.compose"):
-            roles[role] = median([r.roles.get(role) for r in noop])
+        for role in ("docker", "tls", "compose"):
+            # profile_roles names a role as it was included: short or fully qualified.
+            roles[role] = median([r.roles.get(role, r.roles.get(f"pidock.stack.{role}")) for r in noop])
         return {
             "no-op deploy.yml wall (s)": median([r.wall for r in noop]),
             "no-op tasks run": median([float(r.tasks) for r in noop]),
-            "no-op docker role (s)": roles["pidock.stack.docker"],
-            "no-op tls role (s)": roles["pidock.stack.tls"],
-            "no-op compose role (s)": roles["pidock.stack.compose"],
+            "no-op docker role (s)": roles["docker"],
+            "no-op tls role (s)": roles["tls"],
+            "no-op compose role (s)": roles["compose"],
             "version change wall (s)": median([r.wall for r in version]),
             "gate_s, audit.log (s)": median(side.gate_s),
             "failing release wall (s)": median([r.wall for r in failing]),

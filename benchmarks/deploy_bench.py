@@ -4,8 +4,9 @@
 One run, one machine, the same host kind and the same data for both sides: a git worktree of the
 baseline commit (default f5e7451) and the current checkout each deploy the demo stack
 (inventories/demo of their own tree) to a host container of their own, built from the same image
-(local/debian-docker:trixie, scripts/testhost.py). The runs of the two sides alternate, so a busy
-machine weighs on both alike. Measured, as medians of --reps runs each:
+(local/debian-docker:trixie, scripts/testhost.py). The current side is a worktree of HEAD (commit
+what you want measured). The runs of the two sides alternate, or with --parallel run at the same
+time, so a busy machine weighs on both alike. Measured, as medians of --reps runs each:
 
   no-op      playbooks/deploy.yml on a converged host (changed=0): wall time, tasks run, and the
              seconds per role from ansible.posix.profile_roles
@@ -16,10 +17,10 @@ machine weighs on both alike. Measured, as medians of --reps runs each:
              of the run; afterwards the front door must still serve the last good release
 
     PYTHONPATH=collections .venv/bin/python benchmarks/deploy_bench.py [--baseline f5e7451]
-        [--reps 3] [--health-timeout 30] [--json out.json] [--keep]
+        [--reps 3] [--health-timeout 30] [--parallel] [--json out.json] [--keep]
 
 It prints one table with the ratio current/baseline per measure. Hosts (containers and their
-/var/lib/docker volumes) and the worktree are removed at the end, pass or fail (--keep leaves them
+/var/lib/docker volumes) and the worktrees are removed at the end, pass or fail (--keep leaves them
 for a look); the playbook logs stay in .cache/deploy-bench/<UTC time>/. Traffic stays inside the test hosts.
 """
 
@@ -257,7 +258,10 @@ def main() -> int:
     parser.add_argument("--health-timeout", type=int, default=30, help="compose_health_timeout of the failing release")
     parser.add_argument("--skip", action="append", default=[], choices=["noop", "version", "failing"])
     parser.add_argument("--json", type=Path, help="also write the numbers here")
-    parser.add_argument("--keep", action="store_true", help="leave hosts, worktree and logs in place")
+    parser.add_argument("--keep", action="store_true", help="leave hosts and worktrees in place")
+    parser.add_argument(
+        "--parallel", action="store_true", help="run each measure on both sides at the same time (same load on both)"
+    )
     args = parser.parse_args()
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -269,6 +273,7 @@ def main() -> int:
     logdir = ROOT / ".cache" / "deploy-bench" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     logdir.mkdir(parents=True, exist_ok=True)
     base_tree = workdir / "baseline"
+    head_tree = workdir / "current"
     sides: list[Side] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -277,9 +282,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     try:
-        log(f"baseline {baseline[:7]} in {base_tree}; current {current}{' + uncommitted' if dirty else ''} in {ROOT}")
+        # The current side runs a worktree of HEAD too, so edits made while the benchmark runs do not leak in.
+        log(
+            f"baseline {baseline[:7]} vs current HEAD {current}{' (uncommitted changes NOT included)' if dirty else ''}"
+        )
         sh("git", "worktree", "add", "--detach", str(base_tree), baseline, cwd=ROOT)
-        sides = [make_side("baseline", base_tree, workdir), make_side("current", ROOT, workdir)]
+        sh("git", "worktree", "add", "--detach", str(head_tree), "HEAD", cwd=ROOT)
+        sides = [make_side("baseline", base_tree, workdir), make_side("current", head_tree, workdir)]
 
         def create(side: Side) -> None:
             sh(sys.executable, str(ROOT / "scripts" / "testhost.py"), "create", side.host, IMAGE)
@@ -294,54 +303,77 @@ def main() -> int:
                 raise RuntimeError(f"host {side.host} was not created")
 
         common = {"compose_secrets": {"POSTGRES_PASSWORD": PASSWORD}}
-        for side in sides:
-            first = playbook(side, {**common, "compose_version": "demo-1"}, workdir, "first", logdir)
-            if first.rc != 0:
-                raise RuntimeError(f"{side.label}: the first deploy failed (log: {first.log})")
-            side.good_version = "demo-1"
 
-        for rep in range(args.reps):
+        def first(side: Side) -> None:
+            run = playbook(side, {**common, "compose_version": "demo-1"}, workdir, "first", logdir)
+            if run.rc != 0:
+                raise RuntimeError(f"{side.label}: the first deploy failed (log: {run.log})")
+
+        def noop(side: Side, rep: int) -> None:
+            run = playbook(side, {**common, "compose_version": side.good_version}, workdir, f"noop-{rep}", logdir)
+            if run.rc != 0 or run.changed != 0:
+                log(f"{side.label}: no-op {rep} not clean (rc={run.rc}, changed={run.changed}); {run.log}")
+            side.runs.setdefault("noop", []).append(run)
+
+        def version(side: Side, rep: int) -> None:
+            want = f"bench-{rep + 2}"
+            run = playbook(side, {**common, "compose_version": want}, workdir, f"version-{rep}", logdir)
+            side.runs.setdefault("version", []).append(run)
+            served = served_release(side.host)
+            if run.rc != 0 or served != want:
+                raise RuntimeError(f"{side.label}: version {want} failed (serves {served!r}); {run.log}")
+            side.good_version = want
+            gate = gate_seconds(last_audit(side.host))
+            if gate is not None:
+                side.gate_s.append(gate)
+
+        def failing(side: Side, rep: int) -> None:
+            extra = failing_vars(side.tree, f"broken-{rep}", args.health_timeout)
+            run = playbook(side, extra, workdir, f"failing-{rep}", logdir)
+            side.runs.setdefault("failing", []).append(run)
+            served = served_release(side.host)
+            if run.rc == 0 or served != side.good_version:
+                raise RuntimeError(
+                    f"{side.label}: the failing release {'passed' if run.rc == 0 else 'failed'}, front door "
+                    f"serves {served!r}, expected {side.good_version!r}; log {run.log}"
+                )
+
+        def step(action: Any, *extra: Any, rep: int = 0) -> None:
+            """One measure on both sides: at the same time (--parallel) or one after the other, alternating."""
             order = sides if rep % 2 == 0 else list(reversed(sides))
-            if "noop" not in args.skip:
+            if not args.parallel:
                 for side in order:
-                    extra = {**common, "compose_version": side.good_version}
-                    run = playbook(side, extra, workdir, f"noop-{rep}", logdir)
-                    if run.rc != 0 or run.changed != 0:
-                        log(f"{side.label}: no-op {rep} not clean (rc={run.rc}, changed={run.changed}); {run.log}")
-                    side.runs.setdefault("noop", []).append(run)
-        for rep in range(args.reps):
-            order = sides if rep % 2 == 0 else list(reversed(sides))
-            if "version" not in args.skip:
-                for side in order:
-                    version = f"bench-{rep + 2}"
-                    run = playbook(side, {**common, "compose_version": version}, workdir, f"version-{rep}", logdir)
-                    side.runs.setdefault("version", []).append(run)
-                    served = served_release(side.host)
-                    if run.rc != 0 or served != version:
-                        raise RuntimeError(f"{side.label}: version {version} failed (serves {served!r}); {run.log}")
-                    side.good_version = version
-                    gate = gate_seconds(last_audit(side.host))
-                    if gate is not None:
-                        side.gate_s.append(gate)
-        for rep in range(args.reps):
-            order = sides if rep % 2 == 0 else list(reversed(sides))
-            if "failing" not in args.skip:
-                for side in order:
-                    extra = failing_vars(side.tree, f"broken-{rep}", args.health_timeout)
-                    run = playbook(side, extra, workdir, f"failing-{rep}", logdir)
-                    side.runs.setdefault("failing", []).append(run)
-                    served = served_release(side.host)
-                    if run.rc == 0 or served != side.good_version:
-                        raise RuntimeError(
-                            f"{side.label}: the failing release {'passed' if run.rc == 0 else 'failed'}, front door "
-                            f"serves {served!r}, expected {side.good_version!r}; log {run.log}"
-                        )
+                    action(side, *extra)
+                return
+            errors: list[BaseException] = []
+
+            def guarded(side: Side) -> None:
+                try:
+                    action(side, *extra)
+                except BaseException as exc:  # re-raised below, once both sides ended
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=guarded, args=(side,)) for side in order]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+
+        step(first)
+        for name, action in (("noop", noop), ("version", version), ("failing", failing)):
+            if name in args.skip:
+                continue
+            for rep in range(args.reps):
+                step(action, rep, rep=rep)
 
         text, rows = table(sides)
         print()
         print(
-            f"deploy.yml of the demo stack, baseline {baseline[:7]} vs current {current}{'+dirty' if dirty else ''}, "
-            f"medians of {args.reps} (failing release: compose_health_timeout {args.health_timeout})"
+            f"deploy.yml of the demo stack, baseline {baseline[:7]} vs current {current}, medians of {args.reps}"
+            f"{', both sides at once' if args.parallel else ', sides in turn'}"
+            f" (failing release: compose_health_timeout {args.health_timeout})"
         )
         print(text)
         if args.json:
@@ -350,11 +382,12 @@ def main() -> int:
         return 0
     finally:
         if args.keep:
-            log(f"kept: hosts {', '.join(s.host for s in sides)}, worktree {base_tree}, inventories in {workdir}")
+            log(f"kept: hosts {', '.join(s.host for s in sides)}, worktrees and inventories in {workdir}")
         else:
             for host in ("pidock-bench-baseline", "pidock-bench-current"):
                 sh(sys.executable, str(ROOT / "scripts" / "testhost.py"), "remove", host, check=False)
-            sh("git", "worktree", "remove", "--force", str(base_tree), check=False, cwd=ROOT)
+            for tree in (base_tree, head_tree):
+                sh("git", "worktree", "remove", "--force", str(tree), check=False, cwd=ROOT)
             sh("git", "worktree", "prune", check=False, cwd=ROOT)
             shutil.rmtree(workdir, ignore_errors=True)
             log("hosts and worktree removed")

@@ -10,7 +10,7 @@ module: docker_host_info
 short_description: Everything pidock.stack.docker reads on a host, in one call
 version_added: 0.1.0
 description:
-  - Reads, in one module call, what the docker role needs to decide what to change on a host:
+  - Reads, in one module call, what the docker role needs to decide what to change on a host,
     the userland's package architecture, Raspberry Pi detection, whether IPv6 is available, the
     packages apt holds, the age of apt's package lists, the installed engine's version, the current
     C(daemon.json) and whether the data root it names holds Docker data, the running engine's

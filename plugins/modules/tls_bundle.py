@@ -10,7 +10,7 @@ module: tls_bundle
 short_description: Install a stack's TLS bundle (directory, key, chain, CA, record) in one call
 version_added: 0.1.0
 description:
-  - Makes the stack's TLS directory O(dir) hold exactly the given bundle: C(privkey.pem), C(fullchain.pem),
+  - Makes the stack's TLS directory O(dir) hold exactly the given bundle, C(privkey.pem), C(fullchain.pem),
     C(ca.pem) (removed when O(ca) is empty) and the record C(.pidock-tls.json), each with its owner, group and
     mode. Only what differs is touched.
   - Each file is replaced atomically, created with its final mode, so a key is never readable by others, not

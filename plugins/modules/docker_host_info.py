@@ -53,6 +53,15 @@ options:
     description: Ask the running engine for its state (C(docker info)).
     type: bool
     default: true
+  packages:
+    description: Debian packages whose installation to check (RV(packages_missing)).
+    type: list
+    elements: str
+    default: []
+  service:
+    description: The systemd unit whose enabled and active state to read (RV(service_enabled), RV(service_active)).
+    type: str
+    default: docker.service
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -140,6 +149,19 @@ data_root_has_data:
   description: Whether that data root holds Docker data (an C(image) directory).
   type: bool
   returned: always
+packages_missing:
+  description: The packages of O(packages) that are not installed.
+  type: list
+  elements: str
+  returned: always
+service_enabled:
+  description: Whether O(service) is enabled (C(systemctl is-enabled) says C(enabled)).
+  type: bool
+  returned: always
+service_active:
+  description: Whether O(service) is active (C(systemctl is-active) says C(active)).
+  type: bool
+  returned: always
 info:
   description: The running engine's C(docker info) as JSON; null when it did not answer, or with O(engine=false).
   type: dict
@@ -205,6 +227,20 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
             info = dh._docker_info(*run([docker, "info", "--format", "{{json .}}"], False))
         compose = dh._compose_version(*run([docker, "compose", "version", "--short"], False))
 
+    missing: list[str] = []
+    if p["packages"]:
+        names = [dh._package_name(spec) for spec in p["packages"]]
+        # rc 1 only says that some package is unknown; the ones dpkg knows are still printed.
+        query = [module.get_bin_path("dpkg-query", required=True), "-W", "-f", "${Package} ${Status}\n", *names]
+        installed = dh._installed(run(query, False)[1])
+        missing = [n for n in names if n not in installed]
+
+    enabled = active = False
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl:
+        enabled = run([systemctl, "is-enabled", p["service"]], False)[1].strip() == "enabled"
+        active = run([systemctl, "is-active", p["service"]], False)[1].strip() == "active"
+
     return {
         "dpkg_arch": arch.strip(),
         "is_pi": dh._is_pi(model, os.path.exists(p["pi_issue_file"])),
@@ -220,6 +256,9 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
         "daemon_config_error": config_error,
         "data_root": root,
         "data_root_has_data": os.path.isdir(os.path.join(root, "image")),
+        "packages_missing": missing,
+        "service_enabled": enabled,
+        "service_active": active,
         "info": info,
         "compose_version": compose,
     }
@@ -236,6 +275,8 @@ def main() -> None:
             "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
             "default_root": {"type": "path", "default": "/var/lib/docker"},
             "engine": {"type": "bool", "default": True},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "service": {"type": "str", "default": "docker.service"},
         },
         supports_check_mode=True,
     )

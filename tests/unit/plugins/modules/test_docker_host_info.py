@@ -91,6 +91,18 @@ def test_docker_info(rc: int, stdout: str, expected: dict[str, Any] | None) -> N
 
 
 @pytest.mark.parametrize(
+    ("stdout", "installed"),
+    [
+        ("docker.io install ok installed\n", {"docker.io"}),
+        ("docker.io deinstall ok config-files\nrunc:arm64 install ok installed\n", {"runc"}),
+        ("", set()),
+    ],
+)
+def test_installed(stdout: str, installed: set[str]) -> None:
+    assert dh._installed(stdout) == installed
+
+
+@pytest.mark.parametrize(
     ("stamp", "lists", "age"), [(900.0, 100.0, 100.0), (None, 400.0, 600.0), (None, None, None), (1200.0, None, 0.0)]
 )
 def test_apt_lists_age(stamp: float | None, lists: float | None, age: float | None) -> None:
@@ -125,6 +137,13 @@ BASE_COMMANDS = {
     "dockerd --version": (0, "Docker version 26.1.5+dfsg1, build a72d7cd\n", ""),
     "docker info --format {{json .}}": (0, json.dumps(INFO), ""),
     "docker compose version --short": (0, "v2.26.1\n", ""),
+    "dpkg-query -W -f ${Package} ${Status}\n docker.io docker-compose python3-requests": (
+        1,
+        "docker.io install ok installed\ndocker-compose:amd64 install ok installed\n",
+        "dpkg-query: no packages found matching python3-requests",
+    ),
+    "systemctl is-enabled docker.service": (0, "enabled\n", ""),
+    "systemctl is-active docker.service": (3, "inactive\n", ""),
 }
 
 
@@ -152,9 +171,12 @@ CASES: list[tuple[str, dict[str, Any], set[str], bool, dict[str, Any]]] = [
             "daemon.json": b'{"data-root": "DATA"}',
             "ssd/image/": None,
         },
-        {"dpkg", "apt-mark", "dockerd", "docker"},
+        {"dpkg", "apt-mark", "dockerd", "docker", "dpkg-query", "systemctl"},
         True,
         {
+            "packages_missing": ["python3-requests"],
+            "service_enabled": True,
+            "service_active": False,
             "dpkg_arch": "arm64",
             "is_pi": True,
             "pi_model": "Raspberry Pi 5 Model B Rev 1.0",
@@ -176,6 +198,8 @@ CASES: list[tuple[str, dict[str, Any], set[str], bool, dict[str, Any]]] = [
         {"dpkg", "apt-mark"},
         True,
         {
+            "service_enabled": False,
+            "service_active": False,
             "is_pi": False,
             "pi_cmdline_file": "",
             "pi_cmdline_mode": "",
@@ -219,7 +243,10 @@ def test_module(
         path.write_bytes(text)
         path.chmod(0o644)
     calls = _fake_commands(monkeypatch, BASE_COMMANDS, bins)
-    result = run_module(docker_host_info.main, {**_args(tmp_path), "engine": engine}, check_mode=True)
+    packages = ["docker.io", "docker-compose=2.26.1+ds1-1", "python3-requests"] if "dpkg-query" in bins else []
+    result = run_module(
+        docker_host_info.main, {**_args(tmp_path), "engine": engine, "packages": packages}, check_mode=True
+    )
     assert result["changed"] is False
     for key, want in expected.items():
         got = result[key]

@@ -275,6 +275,7 @@ def main() -> int:
     base_tree = workdir / "baseline"
     head_tree = workdir / "current"
     sides: list[Side] = []
+    finished = False
 
     def on_signal(signum: int, _frame: Any) -> None:
         raise SystemExit(f"interrupted by signal {signum}")
@@ -368,19 +369,26 @@ def main() -> int:
             for rep in range(args.reps):
                 step(action, rep, rep=rep)
 
-        text, rows = table(sides)
-        print()
-        print(
-            f"deploy.yml of the demo stack, baseline {baseline[:7]} vs current {current}, medians of {args.reps}"
-            f"{', both sides at once' if args.parallel else ', sides in turn'}"
-            f" (failing release: compose_health_timeout {args.health_timeout})"
-        )
-        print(text)
-        if args.json:
-            numbers = {"baseline": baseline, "current": current, "reps": args.reps, "rows": rows}
-            args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+        finished = True
         return 0
+    except (Exception, SystemExit) as exc:
+        log(f"FAILED: {exc}")
+        return 1
     finally:
+        # The table of what was measured, also when a later measure failed.
+        if len(sides) == 2 and any(side.runs for side in sides):
+            text, rows = table(sides)
+            print()
+            print(
+                f"deploy.yml of the demo stack, baseline {baseline[:7]} vs current {current}, medians of {args.reps}"
+                f"{', both sides at once' if args.parallel else ', sides in turn'}"
+                f" (failing release: compose_health_timeout {args.health_timeout})"
+                f"{'' if finished else ' -- INCOMPLETE, the run failed'}"
+            )
+            print(text)
+            if args.json:
+                numbers = {"baseline": baseline, "current": current, "reps": args.reps, "rows": rows}
+                args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
         if args.keep:
             log(f"kept: hosts {', '.join(s.host for s in sides)}, worktrees and inventories in {workdir}")
         else:
@@ -390,7 +398,7 @@ def main() -> int:
                 sh("git", "worktree", "remove", "--force", str(tree), check=False, cwd=ROOT)
             sh("git", "worktree", "prune", check=False, cwd=ROOT)
             shutil.rmtree(workdir, ignore_errors=True)
-            log("hosts and worktree removed")
+            log("hosts and worktrees removed")
         log(f"playbook logs: {logdir}")
 
 

@@ -64,6 +64,7 @@ class Run:
     skipped: int = 0
     roles: dict[str, float] = field(default_factory=dict)
     giveup_to_end: float | None = None
+    giveup_task: str = ""
     log: str = ""
 
     @property
@@ -97,8 +98,11 @@ def log(msg: str) -> None:
 
 def parse_output(lines: list[tuple[float, str]], end: float) -> dict[str, Any]:
     """Recap counts, seconds per role (profile_roles) and when the first real failure was printed."""
-    out: dict[str, Any] = {"roles": {}, "giveup": None}
+    out: dict[str, Any] = {"roles": {}, "giveup": None, "giveup_task": ""}
+    task = ""
     for i, (stamp, line) in enumerate(lines):
+        if line.startswith("TASK ["):
+            task = line[6:].split("]", 1)[0]
         m = RECAP.match(line)
         if m:
             out.update(ok=int(m[2]), changed=int(m[3]), failed=int(m[5]), skipped=int(m[6]))
@@ -110,6 +114,7 @@ def parse_output(lines: list[tuple[float, str]], end: float) -> dict[str, Any]:
             following = " ".join(text for _, text in lines[i + 1 : i + 40])
             if "...ignoring" not in following.split("TASK [")[0]:
                 out["giveup"] = end - stamp
+                out["giveup_task"] = task
     return out
 
 
@@ -145,9 +150,12 @@ def playbook(side: Side, extra: dict[str, Any], workdir: Path, name: str, logdir
         skipped=parsed.get("skipped", 0),
         roles=parsed["roles"],
         giveup_to_end=parsed["giveup"],
+        giveup_task=parsed["giveup_task"],
         log=str(logdir / f"{side.label}-{name}.log"),
     )
     log(f"{side.label:8} {name:12} {run.wall:6.1f}s rc={rc} ok={run.ok} changed={run.changed} failed={run.failed}")
+    if run.giveup_to_end is not None:
+        log(f"{side.label:8} {name:12} first failure {run.giveup_to_end:.1f}s before the end: {run.giveup_task}")
     return run
 
 

@@ -111,8 +111,8 @@ def parse_output(lines: list[tuple[float, str]], end: float) -> dict[str, Any]:
             out["roles"][m[1]] = float(m[2])
         if out["giveup"] is None and FAILED_TASK.match(line):
             # An ignored failure prints "...ignoring" right after its result.
-            following = " ".join(text for _, text in lines[i + 1 : i + 40])
-            if "...ignoring" not in following.split("TASK [")[0]:
+            following = " ".join(text for _stamp, text in lines[i + 1 : i + 40])
+            if "...ignoring" not in following.split("TASK [", maxsplit=1)[0]:
                 out["giveup"] = end - stamp
                 out["giveup_task"] = task
     return out
@@ -138,7 +138,7 @@ def playbook(side: Side, extra: dict[str, Any], workdir: Path, name: str, logdir
         lines.append((time.monotonic(), line.rstrip("\n")))
     rc = proc.wait()
     end = time.monotonic()
-    text = "\n".join(line for _, line in lines)
+    text = "\n".join(line for _stamp, line in lines)
     (logdir / f"{side.label}-{name}.log").write_text(text, encoding="utf-8")
     parsed = parse_output(lines, end)
     run = Run(

@@ -44,3 +44,20 @@ def write_atomic(path: str | bytes, data: str | bytes, mode: int = 0o644) -> Non
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def parse_mode(value: str | int) -> int:
+    """A file mode as the collection's options take it: '0600', '600' or 0o600 -> 0o600.
+
+    Raises ValueError naming the value when it is not an octal number in 0..07777.
+    """
+    if isinstance(value, int):
+        mode = value
+    else:
+        text = str(value).strip()
+        if not text or any(c not in "01234567" for c in text):
+            raise ValueError(f"mode {value!r} is not an octal number such as '0640'")
+        mode = int(text, 8)
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode {value!r} is out of range")
+    return mode

@@ -81,16 +81,6 @@ def _apt_lists_age(now: float, stamp_mtime: float | None, lists_mtime: float | N
     return max(0.0, now - mtime)
 
 
-def _installed(stdout: str) -> set[str]:
-    """`dpkg-query -W -f '${Package} ${Status}\\n' ...` -> names whose status is 'install ok installed'."""
-    found = set()
-    for line in (stdout or "").splitlines():
-        name, _, status = line.strip().partition(" ")
-        if status.strip() == "install ok installed":
-            found.add(name.split(":", 1)[0])
-    return found
-
-
 def _package_name(spec: str) -> str:
     """'docker-ce=5:27.1.1-1~debian.12~bookworm' or 'docker.io' -> the package name."""
     return spec.split("=", 1)[0].strip()

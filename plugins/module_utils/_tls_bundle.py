@@ -77,20 +77,6 @@ def _record_bytes(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, indent=4, sort_keys=True) + "\n").encode()
 
 
-def _mode(value: str | int) -> int:
-    """'0600', '600' or 0o600 -> 0o600; anything else raises ValueError naming it."""
-    if isinstance(value, int):
-        mode = value
-    else:
-        text = str(value).strip()
-        if not text or any(c not in "01234567" for c in text):
-            raise ValueError(f"mode {value!r} is not an octal number such as '0640'")
-        mode = int(text, 8)
-    if not 0 <= mode <= 0o7777:
-        raise ValueError(f"mode {value!r} is out of range")
-    return mode
-
-
 def _plan(have: dict[str, _Have], want: dict[str, _Want]) -> list[tuple[str, str]]:
     """(part, action) for every part that differs: write (content), attributes (owner/mode), remove."""
     actions = []

@@ -17,7 +17,7 @@ description:
     and leaves every file as it was.
   - With O(files[].backup) the previous content is kept beside the file (RV(backup_files)).
   - Each file is replaced atomically, created with its final mode.
-  - File contents may carry credentials (a proxy URL): they are not logged or shown.
+  - File contents may carry credentials (a proxy URL), so they are not logged or shown.
 author:
   - pidock.stack maintainers (@pidock)
 options:
@@ -92,8 +92,7 @@ import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
-from ansible_collections.pidock.stack.plugins.module_utils._tls_bundle import _mode
+from ansible_collections.pidock.stack.plugins.module_utils._atomic import parse_mode, write_atomic
 
 
 def _read(path: str) -> tuple[bytes | None, int]:
@@ -143,7 +142,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     files = []
     for f in module.params["files"]:
         try:
-            files.append({**f, "_mode": _mode(f["mode"])})
+            files.append({**f, "_mode": parse_mode(f["mode"])})
         except ValueError as exc:
             module.fail_json(msg=f"{f['path']}: {exc}; no file was changed")
     actions = plan(files)

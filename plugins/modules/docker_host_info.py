@@ -179,6 +179,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pidock.stack.plugins.module_utils import _docker_host as dh
+from ansible_collections.pidock.stack.plugins.module_utils import _dpkg
 
 
 def _read(path: str) -> bytes | None:
@@ -205,8 +206,8 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
             module.fail_json(msg=f"{' '.join(argv)} failed (rc {rc}): {(err or out).strip()[:500]}")
         return rc, out
 
-    _, arch = run([module.get_bin_path("dpkg", required=True), "--print-architecture"], True)
-    _, holds = run([module.get_bin_path("apt-mark", required=True), "showhold"], True)
+    arch = run([module.get_bin_path("dpkg", required=True), "--print-architecture"], True)[1]
+    holds = run([module.get_bin_path("apt-mark", required=True), "showhold"], True)[1]
 
     model = dh._pi_model(_read(p["pi_model_file"]))
     cmdline = next((f for f in p["pi_cmdline_files"] if os.path.isfile(f)), "")
@@ -231,8 +232,8 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
     if p["packages"]:
         names = [dh._package_name(spec) for spec in p["packages"]]
         # rc 1 only says that some package is unknown; the ones dpkg knows are still printed.
-        query = [module.get_bin_path("dpkg-query", required=True), "-W", "-f", "${Package} ${Status}\n", *names]
-        installed = dh._installed(run(query, False)[1])
+        query = [module.get_bin_path("dpkg-query", required=True), "-W", "-f", _dpkg.DPKG_QUERY_FORMAT, *names]
+        installed = _dpkg.installed(run(query, False)[1])
         missing = [n for n in names if n not in installed]
 
     enabled = active = False

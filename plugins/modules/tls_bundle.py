@@ -115,7 +115,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pidock.stack.plugins.module_utils import _tls_bundle as tb
-from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
+from ansible_collections.pidock.stack.plugins.module_utils._atomic import parse_mode, write_atomic
 
 
 def _ids(module: AnsibleModule, owner: str, group: str) -> tuple[int, int]:
@@ -131,7 +131,7 @@ def _modes(module: AnsibleModule) -> dict[str, int]:
     out = {}
     for name in ("dir_mode", "key_mode", "cert_mode"):
         try:
-            out[name] = tb._mode(module.params[name])
+            out[name] = parse_mode(module.params[name])
         except ValueError as exc:
             module.fail_json(msg=f"tls_bundle: {name}: {exc}; nothing was changed")
     return out

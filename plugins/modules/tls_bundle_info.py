@@ -13,7 +13,7 @@ description:
   - Reads C(privkey.pem), C(fullchain.pem), C(ca.pem) and the record C(.pidock-tls.json) of O(dir), and asks
     dpkg which of O(packages) are not installed. What pidock.stack.tls decides on before it builds a bundle.
   - Read-only. A missing directory or file is reported as empty, never as a failure.
-  - The result holds the private key: register it under C(no_log).
+  - The result holds the private key, so register it under C(no_log).
 author:
   - pidock.stack maintainers (@pidock)
 options:
@@ -74,17 +74,8 @@ packages_missing:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pidock.stack.plugins.module_utils import _dpkg
 from ansible_collections.pidock.stack.plugins.module_utils import _tls_bundle as tb
-
-
-def _installed(stdout: str) -> set[str]:
-    """`dpkg-query -W -f '${Package} ${Status}\\n'` -> the names whose status is 'install ok installed'."""
-    found = set()
-    for line in stdout.splitlines():
-        name, _, status = line.strip().partition(" ")
-        if status.strip() == "install ok installed":
-            found.add(name.split(":", 1)[0])
-    return found
 
 
 def read(module: AnsibleModule) -> dict[str, Any]:
@@ -94,8 +85,8 @@ def read(module: AnsibleModule) -> dict[str, Any]:
     if packages:
         dpkg_query = module.get_bin_path("dpkg-query", required=True)
         # rc 1 only says that some package is unknown; the ones known are still printed.
-        _, out, _ = module.run_command([dpkg_query, "-W", "-f", "${Package} ${Status}\n", *packages])
-        installed = _installed(out)
+        out = module.run_command([dpkg_query, "-W", "-f", _dpkg.DPKG_QUERY_FORMAT, *packages])[1]
+        installed = _dpkg.installed(out)
         missing = [p for p in packages if p not in installed]
     return {
         "privkey": tb._text(have["privkey"]),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from ansible.module_utils import basic
 from ansible_collections.pidock.stack.plugins.module_utils import _docker_host as dh
+from ansible_collections.pidock.stack.plugins.module_utils import _dpkg
 from ansible_collections.pidock.stack.plugins.modules import docker_host_info
 from conftest import ModuleFailed, RunModule
 
@@ -99,7 +100,7 @@ def test_docker_info(rc: int, stdout: str, expected: dict[str, Any] | None) -> N
     ],
 )
 def test_installed(stdout: str, installed: set[str]) -> None:
-    assert dh._installed(stdout) == installed
+    assert _dpkg.installed(stdout) == installed
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from ansible.module_utils import basic
 from ansible_collections.pidock.stack.plugins.module_utils import _tls_bundle as tb
+from ansible_collections.pidock.stack.plugins.module_utils._atomic import parse_mode
 from ansible_collections.pidock.stack.plugins.modules import tls_bundle, tls_bundle_info
 from conftest import ModuleFailed, RunModule
 
@@ -45,9 +46,9 @@ def _args(tmp_path: Path, **over: Any) -> dict[str, Any]:
 def test_mode(value: Any, expected: int | None) -> None:
     if expected is None:
         with pytest.raises(ValueError, match=r"octal|range"):
-            tb._mode(value)
+            parse_mode(value)
     else:
-        assert tb._mode(value) == expected
+        assert parse_mode(value) == expected
 
 
 PLAN_CASES = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 
 def write_atomic(path: str | bytes, data: str | bytes, mode: int = 0o644) -> None:
@@ -61,3 +62,18 @@ def parse_mode(value: str | int) -> int:
     if not 0 <= mode <= 0o7777:
         raise ValueError(f"mode {value!r} is out of range")
     return mode
+
+
+@contextlib.contextmanager
+def temporary_copy(data: str | bytes, name: str = "") -> Iterator[str]:
+    """A private (0600) temporary file holding ``data`` in the system's temporary directory, for a
+    checker such as ``dockerd --validate``; removed on exit whatever happened."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=".pidock-check.", suffix=name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)

@@ -88,11 +88,10 @@ backup_files:
 
 import os
 import shlex
-import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._atomic import parse_mode, write_atomic
+from ansible_collections.pidock.stack.plugins.module_utils._atomic import parse_mode, temporary_copy, write_atomic
 
 
 def _read(path: str) -> tuple[bytes | None, int]:
@@ -121,14 +120,9 @@ def plan(files: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
 
 def _validate(module: AnsibleModule, f: dict[str, Any]) -> None:
     # In the system's temporary directory: the file's own directory may not exist yet (check mode).
-    fd, tmp = tempfile.mkstemp(prefix=".pidock-validate.", suffix=os.path.basename(f["path"]))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(f["content"].encode("utf-8"))
+    with temporary_copy(f["content"], os.path.basename(f["path"])) as tmp:
         argv = [part.replace("%s", tmp) for part in shlex.split(f["validate"])]
         rc, out, err = module.run_command(argv)
-    finally:
-        os.unlink(tmp)
     if rc != 0:
         module.fail_json(
             msg=f"{f['path']} was rejected by `{f['validate']}` (rc {rc}); no file was changed",

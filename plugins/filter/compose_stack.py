@@ -66,7 +66,15 @@ _PASSTHROUGH = (
     "dns",
 )
 _PIDOCK_KEYS = (
-    "image", "source", "load_src", "load_path", "build_context", "secrets", "depends_on", "limits", "restart"
+    "image",
+    "source",
+    "load_src",
+    "load_path",
+    "build_context",
+    "secrets",
+    "depends_on",
+    "limits",
+    "restart",
 )
 _ALLOWED = frozenset(_PASSTHROUGH + _PIDOCK_KEYS)
 _SETTING_MINIMUM = {
@@ -211,9 +219,7 @@ def _service_errors(
         if key in svc and not isinstance(svc[key], str):
             errors.append(f"{where}.{key}: must be a path (a string)")
     if "restart" in svc and not _full(_RESTART_RE, svc["restart"]):
-        errors.append(
-            f"{where}.restart: must be no, always, unless-stopped or on-failure[:N] (got {svc['restart']!r})"
-        )
+        errors.append(f"{where}.restart: must be no, always, unless-stopped or on-failure[:N] (got {svc['restart']!r})")
     secret_names = list(stack.get("secret_names", []) or [])
     env = svc.get("environment", {})
     if not isinstance(env, Mapping):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 
 def write_atomic(path: str | bytes, data: str | bytes, mode: int = 0o644) -> None:
@@ -44,3 +45,35 @@ def write_atomic(path: str | bytes, data: str | bytes, mode: int = 0o644) -> Non
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def parse_mode(value: str | int) -> int:
+    """A file mode as the collection's options take it: '0600', '600' or 0o600 -> 0o600.
+
+    Raises ValueError naming the value when it is not an octal number in 0..07777.
+    """
+    if isinstance(value, int):
+        mode = value
+    else:
+        text = str(value).strip()
+        if not text or any(c not in "01234567" for c in text):
+            raise ValueError(f"mode {value!r} is not an octal number such as '0640'")
+        mode = int(text, 8)
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode {value!r} is out of range")
+    return mode
+
+
+@contextlib.contextmanager
+def temporary_copy(data: str | bytes, name: str = "") -> Iterator[str]:
+    """A private (0600) temporary file holding ``data`` in the system's temporary directory, for a
+    checker such as ``dockerd --validate``; removed on exit whatever happened."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=".pidock-check.", suffix=name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)

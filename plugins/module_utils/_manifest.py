@@ -147,9 +147,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO put there never hangs
 
 
-def _open_below(
-    root: bytes, rel: bytes, *, directory: bool = False, expect: os.stat_result | None = None
-) -> int:
+def _open_below(root: bytes, rel: bytes, *, directory: bool = False, expect: os.stat_result | None = None) -> int:
     """Open ``root/rel`` read-only without following a symlink in any component below ``root``.
 
     Every component is opened relative to its parent's descriptor with O_NOFOLLOW, so a component

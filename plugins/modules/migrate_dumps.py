@@ -128,11 +128,7 @@ def _tmpfiles_text(retired_dir: str, keep_days: int) -> str:
 
 def run(params: dict[str, Any], check: bool) -> dict[str, Any]:
     """Do (or in check mode, tell) what the parameters ask; returns the module result."""
-    now = (
-        datetime.strptime(params["now"], _STAMP).replace(tzinfo=UTC)
-        if params.get("now")
-        else datetime.now(UTC)
-    )
+    now = datetime.strptime(params["now"], _STAMP).replace(tzinfo=UTC) if params.get("now") else datetime.now(UTC)
     keep_days = params["keep_days"]
     if keep_days < 0:
         raise ValueError(f"keep_days must be 0 or more, not {keep_days}")

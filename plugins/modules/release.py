@@ -318,9 +318,7 @@ def op_create(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
     if files is None and not module.check_mode:
         files = _gather_files(module)
     names = list(files) if files is not None else [i["name"] for i in module.params["files"] or []]
-    meta = build_metadata(
-        release_id, version, config_hash, names, module.params["images"], module.params["extra"], now
-    )
+    meta = build_metadata(release_id, version, config_hash, names, module.params["images"], module.params["extra"], now)
     if not module.check_mode:
         if not files:
             raise ReleaseError("create needs files or src_dir with at least one file")

@@ -14,9 +14,15 @@ _TASKS = Path(__file__).resolve().parents[2] / "roles" / "tls" / "tasks"
 # Values that hold or produce private keys: module results, slurped files, the staged bundle.
 # Paths to key files (_tls_files.privkey, privkey_path) are not key material.
 _KEY_MATERIAL = re.compile(
-    r"privatekey|(?<!_tls_files\.)privkey(?!_path)|account_key|__tls_slurp|__tls_provided_raw|__tls_ca_key"
+    r"privatekey|(?<!_tls_files\.)privkey(?!_path)|account_key|__tls_read|__tls_provided_raw|__tls_ca_key"
 )
-_KEY_MODULES = ("openssl_privatekey_pipe", "openssl_privatekey_info", "acme_certificate")
+_KEY_MODULES = (
+    "openssl_privatekey_pipe",
+    "openssl_privatekey_info",
+    "acme_certificate",
+    "tls_bundle_info",
+    "tls_bundle",
+)
 
 
 def _tasks(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -1,7 +1,11 @@
-"""The two deployed example shapes, asserted through their real state.
+"""The four deployed example shapes, asserted through their real state.
 
-examples-notes  shape 1: web + worker sharing an SQLite volume (inventories/examples/web-worker-sqlite)
-examples-shop   shape 3: frontend + backend + PostgreSQL (inventories/examples/three-tier-postgres)
+examples-notes  shape 1: web + worker sharing an SQLite volume (inventories/examples/web-worker-sqlite),
+                and shape 2: a hardened non-root app with a metrics port (inventories/examples/nonroot-metrics)
+                behind its own front on 8444
+examples-shop   shape 3: frontend + backend + PostgreSQL (inventories/examples/three-tier-postgres),
+                and shape 4: an API + PostgreSQL with /api/health (inventories/examples/api-postgres)
+                behind its own front on 8445
 """
 
 from __future__ import annotations
@@ -71,30 +75,44 @@ def _sqlite(host: Any, db: str, sql: str) -> list[list[Any]]:
     return json.loads(run_ok(host, "python3 -c %s", script))
 
 
-def _served_fingerprint(host: Any) -> str:
+def _served_fingerprint(host: Any, port: int = 443) -> str:
     out = run_ok(
         host,
-        "openssl s_client -connect 127.0.0.1:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+        "openssl s_client -connect 127.0.0.1:%s </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+        str(port),
     )
     return out.strip().split("=", 1)[1]
 
 
+# (container host, project, version, HTTPS port, HTTP port, health path, release key)
+FRONT_DOORS = [
+    ("examples-notes", "notes", "1.4.2", 443, 80, "/health", "release"),
+    ("examples-notes", "feeds", "3.1.0", 8444, 8081, "/healthz", "version"),
+    ("examples-shop", "shop", "2.3.0", 443, 80, "/health", "release"),
+    ("examples-shop", "ledger", "0.9.0", 8445, 8082, "/api/health", "version"),
+]
+
+
 @pytest.mark.parametrize(
-    ("name", "project", "version"),
-    [("examples-notes", "notes", "1.4.2"), ("examples-shop", "shop", "2.3.0")],
+    ("name", "project", "version", "https_port", "http_port", "path", "key"),
+    FRONT_DOORS,
+    ids=[f"{d[1]}-on-{d[0]}" for d in FRONT_DOORS],
 )
-def test_https_through_nginx_serves_the_release(host: Any, name: str, project: str, version: str) -> None:
+def test_https_through_nginx_serves_the_release(
+    host: Any, name: str, project: str, version: str, https_port: int, http_port: int, path: str, key: str
+) -> None:
     _only(host, name)
-    status, body = http_json(host, f"{BASE}/health", insecure=True)
+    status, body = http_json(host, f"https://127.0.0.1:{https_port}{path}", insecure=True)
     assert status == 200, body
-    assert body["release"] == version
+    assert body[key] == version
     # Plain HTTP answers with a redirect to HTTPS.
-    assert run_ok(host, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/health").strip() == "301"
+    code = run_ok(host, "curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%s%s", str(http_port), path)
+    assert code.strip() == "301"
     # nginx presents the certificate pidock.stack.tls put in the stack's tls/ directory.
     on_disk = run_ok(
         host, "openssl x509 -noout -fingerprint -sha256 -in /opt/pidock/stacks/%s/tls/fullchain.pem", project
     )
-    assert _served_fingerprint(host) == on_disk.strip().split("=", 1)[1]
+    assert _served_fingerprint(host, https_port) == on_disk.strip().split("=", 1)[1]
     current = json.loads(run_ok(host, "cat /opt/pidock/stacks/%s/current/release.json", project))
     assert current["version"] == version
     assert current["outcome"] == "success"
@@ -202,3 +220,80 @@ def test_depends_on_order_honoured(host: Any) -> None:
     assert healthy[0] <= _when(frontend["State"]["StartedAt"])
     for c in (backend, frontend):
         assert c["RestartCount"] == 0
+
+
+# --- shape 2: non-root app, secrets by environment only, metrics port -------------------------
+
+FEEDS = "https://127.0.0.1:8444"
+
+
+def test_feeds_runs_hardened_and_writes_its_volume(host: Any) -> None:
+    _only(host, "examples-notes")
+    app = _container(host, "feeds", "app")
+    hc = app["HostConfig"]
+    assert app["Config"]["User"] == "10001:10001"
+    assert hc["ReadonlyRootfs"] is True
+    assert hc["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in hc["SecurityOpt"]
+    assert hc["PidsLimit"] == 64 and hc["Memory"] == 192 * MIB
+    assert app["State"]["Health"]["Status"] == "healthy"
+    # The app process really runs as 10001, and it cannot write its root file system.
+    assert run_ok(host, "docker exec %s id -u", app["Id"]).strip() == "10001"
+    assert host.run("docker exec %s touch /usr/local/bin/x", app["Id"]).rc != 0
+
+    status, health = http_json(host, f"{FEEDS}/healthz", insecure=True)
+    assert status == 200 and health["secrets"] == "ok" and health["uid"] == 10001, health
+    text = f"entry {uuid.uuid4().hex}"
+    status, answer = _post_json(host, f"{FEEDS}/entries", {"text": text})
+    assert status == 201, answer
+    data = "/var/lib/docker/volumes/feeds_data/_data"
+    assert host.file(data).uid == 10001
+    assert text in host.file(f"{data}/entries.jsonl").content_string
+
+
+def test_feeds_secrets_only_in_env_and_metrics_published(host: Any) -> None:
+    _only(host, "examples-notes")
+    root = "/opt/pidock/stacks/feeds/current"
+    env = host.file(f"{root}/.env")
+    assert env.mode == 0o600 and env.uid == 0
+    assert "test-only-feeds-token" in env.content_string
+    # compose.yml names the secrets, never their values; the image carries no secret file.
+    compose = host.file(f"{root}/compose.yml").content_string
+    assert "test-only-feeds" not in compose
+    assert "${FEEDS_API_TOKEN}" in compose or "FEEDS_API_TOKEN" in compose
+    # The metrics port is published on the host, outside the HTTPS front.
+    out = run_ok(host, "curl -sS --max-time 5 http://127.0.0.1:9100/metrics")
+    assert "feeds_requests_total " in out and "feeds_entries " in out
+
+
+# --- shape 4: API + PostgreSQL, health under the API prefix ----------------------------------
+
+LEDGER = "https://127.0.0.1:8445"
+
+
+def test_ledger_api_writes_postgres_through_its_front(host: Any) -> None:
+    _only(host, "examples-shop")
+    memo = f"ledger-{uuid.uuid4().hex[:12]}"
+    status, created = _post_json(host, f"{LEDGER}/api/entries", {"memo": memo, "cents": 1234})
+    assert status == 201, created
+    status, rows = http_json(host, f"{LEDGER}/api/entries", insecure=True)
+    assert status == 200
+    assert {"id": created["id"], "memo": memo, "cents": 1234} in rows
+    # The row is in the ledger stack's own PostgreSQL, not in the shop's.
+    pg = _container(host, "ledger", "postgres")
+    count = run_ok(
+        host,
+        "docker exec %s psql -U ledger -d ledger -tAc %s",
+        pg["Id"],
+        f"SELECT count(*) FROM entries WHERE memo = '{memo}'",
+    )
+    assert count.strip() == "1"
+    api = _container(host, "ledger", "api")
+    # The example's own command: gunicorn with the uvicorn worker class, two workers.
+    assert api["Config"]["Cmd"][:5] == ["gunicorn", "--worker-class", "uvicorn.workers.UvicornWorker", "--workers", "2"]
+    assert api["State"]["Health"]["Status"] == "healthy"
+    assert "postgres:service_healthy" in api["Config"]["Labels"].get("com.docker.compose.depends_on", "")
+    # DATABASE_URL carries the password: it lives in the release's .env (0600), not in compose.yml.
+    root = "/opt/pidock/stacks/ledger/current"
+    assert host.file(f"{root}/.env").mode == 0o600
+    assert "testOnlyLedger0DbPassword" not in host.file(f"{root}/compose.yml").content_string

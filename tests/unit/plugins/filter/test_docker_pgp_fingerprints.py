@@ -115,7 +115,9 @@ def test_gpg_reads_the_kept_key_and_its_armor_checksum(tmp_path):
     path.write_text(docker_pgp_primary_key(block, DOCKER_RELEASE_KEY))
     out = subprocess.run(
         ["gpg", "--homedir", str(tmp_path), "--show-keys", "--with-colons", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")] == DOCKER_KEYS
     assert "Docker Release" in out
@@ -155,8 +157,11 @@ def test_gpgv_trusts_the_pinned_key_and_not_an_appended_one(tmp_path, request):
         asc.write_text(keyring_text)
         keyring = tmp_path / "keyring.gpg"
         _gpg(tmp_path / "repo", "--dearmor", "-o", str(keyring), str(asc))
-        return subprocess.run(["gpgv", "--keyring", str(keyring), str(signed[who]) + ".sig", str(signed[who])],
-                              capture_output=True, check=False).returncode
+        return subprocess.run(
+            ["gpgv", "--keyring", str(keyring), str(signed[who]) + ".sig", str(signed[who])],
+            capture_output=True,
+            check=False,
+        ).returncode
 
     assert gpgv(served, "attacker") == 0, "installing the whole block trusts the attacker (the f5e7451 behaviour)"
     kept = docker_pgp_primary_key(served, fingerprint)

@@ -11,9 +11,15 @@ from ansible_collections.pidock.stack.plugins.filter.failure import HIDDEN, Filt
 ROOT = Path(__file__).resolve().parents[4]
 # What a failing `no_log: true` command task leaves in ansible_failed_result (captured from ansible-core 2.19).
 NO_LOG_RESULT = {
-    "changed": True, "stdout": "TOPSECRET-out", "stderr": "TOPSECRET-err", "rc": 3,
-    "cmd": ["sh", "-c", "echo TOPSECRET"], "failed": True, "msg": "non-zero return code",
-    "invocation": {"module_args": {"argv": ["sh", "-c", "echo TOPSECRET"]}}, "_ansible_no_log": True,
+    "changed": True,
+    "stdout": "TOPSECRET-out",
+    "stderr": "TOPSECRET-err",
+    "rc": 3,
+    "cmd": ["sh", "-c", "echo TOPSECRET"],
+    "failed": True,
+    "msg": "non-zero return code",
+    "invocation": {"module_args": {"argv": ["sh", "-c", "echo TOPSECRET"]}},
+    "_ansible_no_log": True,
 }
 
 
@@ -23,8 +29,11 @@ NO_LOG_RESULT = {
         (NO_LOG_RESULT, (), HIDDEN),
         (NO_LOG_RESULT, (600, ["msg"]), HIDDEN),
         ({"censored": "the output has been hidden", "failed": True}, (), HIDDEN),
-        ({"msg": "non-zero return code", "stderr": "pg_dump: error", "stdout": ""}, (),
-         "non-zero return code pg_dump: error"),
+        (
+            {"msg": "non-zero return code", "stderr": "pg_dump: error", "stdout": ""},
+            (),
+            "non-zero return code pg_dump: error",
+        ),
         ({"msg": "boom", "stderr": "detail"}, (600, ["msg"]), "boom"),
         ({"msg": "x" * 700}, (600,), "x" * 597 + "..."),
         ({}, (), "unknown error"),

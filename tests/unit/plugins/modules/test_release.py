@@ -100,8 +100,10 @@ def test_activate_switches_symlink_and_tracks_previous(run_module, tmp_path) -> 
         ({"operation": "create", "version": "v1", "config_hash": "zz"}, "config_hash must be hex"),
         ({"operation": "create", "version": "v1", "src_dir": "/nonexistent"}, "does not exist"),
         ({"operation": "set_outcome", "release_id": "nope-000000000000", "outcome": "failed"}, "does not exist"),
-        ({"operation": "create", "version": "v1", "config_hash": HASH1, "files": [{"name": "../x", "content": ""}]},
-         "invalid release file name"),
+        (
+            {"operation": "create", "version": "v1", "config_hash": HASH1, "files": [{"name": "../x", "content": ""}]},
+            "invalid release file name",
+        ),
         ({"operation": "create"}, "version"),
     ],
 )

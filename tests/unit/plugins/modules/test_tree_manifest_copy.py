@@ -377,9 +377,7 @@ def test_state_reuses_hashes_of_untouched_files(
     assert again["digest"] == first["digest"]
 
 
-def test_state_does_not_hide_a_copy_changed_behind_forged_size_and_mtime(
-    tmp_path: Path, run_module: RunModule
-) -> None:
+def test_state_does_not_hide_a_copy_changed_behind_forged_size_and_mtime(tmp_path: Path, run_module: RunModule) -> None:
     src = _tree(tmp_path / "src")
     dst = tmp_path / "dst"
     state = tmp_path / "tree.state.json"

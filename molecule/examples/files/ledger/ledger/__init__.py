@@ -1,0 +1,1 @@
+"""Test-ground stand-in of the api-postgres example's ledger API."""

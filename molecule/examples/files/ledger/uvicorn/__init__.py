@@ -1,0 +1,1 @@
+"""Test-ground shim: only uvicorn.workers.UvicornWorker, for gunicorn's --worker-class."""

@@ -30,14 +30,13 @@ import json
 import os
 import secrets
 import select
-import ssl
 import subprocess
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Optional
 
+from ansible.module_utils.urls import open_url
 from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
 from ansible_collections.pidock.stack.plugins.module_utils._release import (
     AUDIT_FILE,
@@ -62,7 +61,8 @@ _JOURNAL_TRIM_BYTES = 512 * 1024
 MIN_HEALTH_TIMEOUT = 5
 _INSPECT_FORMAT = "{{json .State}}\t{{json .Config.Labels}}\t{{.Name}}"
 
-Runner = Callable[[Sequence[str], str | None], tuple[int, str, str]]
+# Evaluated at import on the managed host (a type alias, not an annotation): no `X | None` before 3.10.
+Runner = Callable[[Sequence[str], Optional[str]], tuple[int, str, str]]  # noqa: UP045
 Prober = Callable[[str, bool, float], tuple[int, Any, str]]
 
 
@@ -339,14 +339,8 @@ def run_command(argv: Sequence[str], cwd: str | None = None) -> tuple[int, str, 
 
 def http_probe(url: str, validate_certs: bool, timeout: float) -> tuple[int, Any, str]:
     """GET url: (status, parsed JSON or None, first bytes of the body or the error)."""
-    context = None
-    if url.startswith("https") and not validate_certs:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    request = urllib.request.Request(url, headers={"Connection": "close"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
+        with open_url(url, headers={"Connection": "close"}, timeout=timeout, validate_certs=validate_certs) as resp:
             status, body = resp.status, resp.read(65536)
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(2000) if exc.fp else b""
@@ -580,7 +574,7 @@ class Switch:
         if stream is None or getattr(stream, "stdout", None) is None:
             self.sleep(min(timeout, 0.5))
             return
-        ready, _, _ = select.select([stream.stdout], [], [], timeout)
+        ready = select.select([stream.stdout], [], [], timeout)[0]
         if ready and not stream.stdout.readline():
             self.sleep(min(timeout, 0.5))
 
@@ -606,7 +600,7 @@ class Switch:
         """What the front door serves right now (the release key), or None."""
         if not self.s.health_url or not self.s.release_key:
             return None
-        status, parsed, _ = self.probe(self.s.health_url, self.s.validate_certs, 5.0)
+        status, parsed, _text = self.probe(self.s.health_url, self.s.validate_certs, 5.0)
         if status == 200 and isinstance(parsed, dict):
             value = parsed.get(self.s.release_key)
             return None if value is None else str(value)

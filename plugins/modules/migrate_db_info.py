@@ -46,8 +46,10 @@ options:
     default: [server, tables, extensions, sequences]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Read-only. C(psql) runs with C(-X) (no C(.psqlrc)) and C(ON_ERROR_STOP); a failing query fails the task with

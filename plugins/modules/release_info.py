@@ -151,7 +151,7 @@ def journal_summary(root: str) -> dict[str, Any] | None:
 def served_by_front(params: dict[str, Any]) -> str | None:
     if not params["health_url"] or not params["health_release_key"]:
         return None
-    status, parsed, _ = http_probe(params["health_url"], params["health_validate_certs"], 5.0)
+    status, parsed, _text = http_probe(params["health_url"], params["health_validate_certs"], 5.0)
     if status == 200 and isinstance(parsed, dict) and parsed.get(params["health_release_key"]) is not None:
         return str(parsed[params["health_release_key"]])
     return None

@@ -42,7 +42,11 @@ class FakePsql:
 def fake(monkeypatch):
     def _install(answers):
         f = FakePsql(answers)
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: f(self, argv, **kw))
+
+        def run_command(self, argv, **kwargs):
+            return f(self, argv, **kwargs)
+
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
         return f
 
     return _install
@@ -140,7 +144,7 @@ def postgres():
         # The image's entrypoint runs a temporary server to initialise, stops it, then starts the real
         # one: wait for the line it prints between the two (the official image's wording, or the
         # local image's), then for the server to answer.
-        for _ in range(240):
+        for _attempt in range(240):
             logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True, check=False)
             text = logs.stdout + logs.stderr
             if ("init process complete" in text or "database initialised" in text) and subprocess.run(

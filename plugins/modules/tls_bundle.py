@@ -150,7 +150,10 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         "ca": tb._Want(tb._pem(p["ca"]), c_uid, c_gid, modes["cert_mode"]),
         "record": tb._Want(tb._record_bytes(p["record"]), c_uid, c_gid, modes["cert_mode"]),
     }
-    if want["privkey"].content is None or want["fullchain"].content is None:
+    # In check mode an ACME certificate (and a key generated with it) is not known yet: the bundle
+    # will be written, which is the prediction. A real run without them is refused.
+    unknown = [part for part in ("privkey", "fullchain") if want[part].content is None]
+    if unknown and not module.check_mode:
         module.fail_json(msg="tls_bundle: privkey and fullchain must not be empty; nothing was changed")
 
     directory = p["dir"]
@@ -163,8 +166,9 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         dir_ok, have = False, {}
     if not dir_ok:
         files["dir"] = "create" if not have else "attributes"
-    actions = tb._plan(have, want)
+    actions = tb._plan(have, {part: w for part, w in want.items() if part not in unknown})
     files.update(dict(actions))
+    files.update({part: "write" for part in unknown})
     if module.check_mode or not files:
         return {"changed": bool(files), "files": files}
 

@@ -162,3 +162,14 @@ def test_info_on_a_fresh_host(tmp_path: Path, run_module: RunModule) -> None:
 )
 def test_record_parsing(text: str, record: dict[str, Any]) -> None:
     assert tb._record(tb._Have(text.encode())) == record
+
+
+@pytest.mark.parametrize("missing", [{"privkey": ""}, {"fullchain": ""}, {"privkey": "", "fullchain": ""}])
+def test_check_mode_predicts_a_write_when_the_certificate_is_not_known_yet(
+    tmp_path: Path, run_module: RunModule, missing: dict[str, Any]
+) -> None:
+    """ACME under --check: no certificate yet, so the bundle will be written; nothing changes now."""
+    res = run_module(tls_bundle.main, _args(tmp_path, **missing), check_mode=True)
+    assert res["changed"] is True
+    assert all(res["files"][part] == "write" for part in missing)
+    assert not (tmp_path / "tls").exists()

@@ -316,3 +316,23 @@ def audit_entry(entry: Mapping[str, Any], now: float) -> str:
     line = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
     line.update(entry)
     return json.dumps(line, sort_keys=True)
+
+
+def release_summaries(root: str) -> list[dict[str, Any]]:
+    """Every release's metadata for listings, with whether it is the current or the previous one."""
+    current = current_release(root)
+    previous = previous_release(root, current=current)
+    return [
+        {
+            "id": m.get("id"),
+            "version": m.get("version"),
+            "created": m.get("created"),
+            "outcome": m.get("outcome"),
+            "config_hash": m.get("config_hash"),
+            "images": m.get("images", {}),
+            "extra": m.get("extra", {}),
+            "current": m.get("id") == current,
+            "previous": m.get("id") == previous,
+        }
+        for m in list_releases(root)
+    ]

@@ -236,6 +236,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._release import (
     read_release,
     release_id_for,
     release_path,
+    release_summaries,
     remove_release,
     try_create_lock,
     with_outcome,
@@ -265,25 +266,6 @@ def _gather_files(module: AnsibleModule) -> dict[str, tuple[str, int]]:
             mode = 0o600 if name.endswith(_SECRET_SUFFIXES) else 0o644
             files[check_file_name(name)] = (handle.read(), mode)
     return files
-
-
-def _summaries(root: str) -> list[dict[str, Any]]:
-    current = current_release(root)
-    previous = previous_release(root, current=current)
-    return [
-        {
-            "id": m.get("id"),
-            "version": m.get("version"),
-            "created": m.get("created"),
-            "outcome": m.get("outcome"),
-            "config_hash": m.get("config_hash"),
-            "images": m.get("images", {}),
-            "extra": m.get("extra", {}),
-            "current": m.get("id") == current,
-            "previous": m.get("id") == previous,
-        }
-        for m in list_releases(root)
-    ]
 
 
 def _resolve_id(module: AnsibleModule, root: str) -> str:
@@ -372,7 +354,11 @@ def op_prune(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
         "removed": removed,
         "images_needed": needed,
         "images_unneeded": unneeded,
-        "releases": [r for r in _summaries(root) if r["id"] in kept] if not module.check_mode else _summaries(root),
+        "releases": (
+            release_summaries(root)
+            if module.check_mode
+            else [r for r in release_summaries(root) if r["id"] in kept]
+        ),
     }
 
 
@@ -445,11 +431,11 @@ def op_audit(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
 
 
 def op_list(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
-    return {"changed": False, "releases": _summaries(root)}
+    return {"changed": False, "releases": release_summaries(root)}
 
 
 def op_history(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
-    return {"changed": False, "history": read_history(root), "releases": _summaries(root)}
+    return {"changed": False, "history": read_history(root), "releases": release_summaries(root)}
 
 
 _OPERATIONS = {

@@ -99,9 +99,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pidock.stack.plugins.module_utils._release import (
     ReleaseError,
     current_release,
-    list_releases,
     previous_release,
     read_history,
+    release_summaries,
 )
 from ansible_collections.pidock.stack.plugins.module_utils._txn import (
     Journal,
@@ -110,25 +110,6 @@ from ansible_collections.pidock.stack.plugins.module_utils._txn import (
     lock_is_free,
     read_holder,
 )
-
-
-def summaries(root: str) -> list[dict[str, Any]]:
-    current = current_release(root)
-    previous = previous_release(root, current=current)
-    return [
-        {
-            "id": m.get("id"),
-            "version": m.get("version"),
-            "created": m.get("created"),
-            "outcome": m.get("outcome"),
-            "config_hash": m.get("config_hash"),
-            "images": m.get("images", {}),
-            "extra": m.get("extra", {}),
-            "current": m.get("id") == current,
-            "previous": m.get("id") == previous,
-        }
-        for m in list_releases(root)
-    ]
 
 
 def journal_summary(root: str) -> dict[str, Any] | None:
@@ -169,7 +150,7 @@ def main() -> None:
     )
     root = module.params["root"]
     try:
-        releases = summaries(root)
+        releases = release_summaries(root)
         current = current_release(root) or ""
         served = served_by_front(module.params)
         matching = [r["id"] for r in releases if served is not None and r["version"] == served]

@@ -4,15 +4,18 @@
 # Offline-safe: ansible-test builds one venv per sanity test and bootstraps pip into it with a
 # script it downloads from ci-files.testing.ansible.com. A stand-in is placed in its cache first:
 # it installs the pip bundled with Python (ensurepip) and runs `pip install` with the same
-# arguments, so the per-test requirements still come from PyPI. HOME points under .cache so the
-# user's ~/.ansible is never touched and the per-test venvs are reused between runs.
+# arguments, so the per-test requirements still come from PyPI. HOME points under the test-ground
+# cache so the user's ~/.ansible is never touched and the per-test venvs are reused between runs.
 # Arguments are passed to `ansible-test sanity` (e.g. --test validate-modules).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 cache="${PIDOCK_ROOT}/.cache/sanity"
-export HOME="${cache}/home"
+# The per-test venvs live in the machine's test-ground cache, not in the clone: a fresh clone (as
+# CI makes) reuses them instead of installing every sanity test's requirements again.
+mkdir -p "${PIDOCK_CACHE}" 2>/dev/null || true
+if [ -w "${PIDOCK_CACHE}" ]; then export HOME="${PIDOCK_CACHE}/sanity-home"; else export HOME="${cache}/home"; fi
 copy="${cache}/ansible_collections/pidock/stack"
 py="$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 

@@ -197,6 +197,10 @@ def _mtime(path: str) -> float | None:
         return None
 
 
+# Seconds one call of a Docker binary may take before it is killed.
+DOCKER_CALL_TIMEOUT = 120
+
+
 def read_host(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
 
@@ -216,17 +220,30 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
     config, config_error = dh._daemon_config(config_text)
     root = config.get("data-root") or p["default_root"]
 
+    # The Docker binaries are bounded in time: `docker info` waits forever on a wedged engine, and
+    # a Go program can hang under emulation. A run that timed out (124, or 137 after the kill) is
+    # tried once more, then read as "no answer".
+    timeout = module.get_bin_path("timeout")
+
+    def run_bounded(argv: list[str]) -> tuple[int, str]:
+        if timeout:
+            argv = [timeout, "--kill-after=10", str(DOCKER_CALL_TIMEOUT), *argv]
+        rc, out = run(argv, False)
+        if rc in (124, 137):
+            rc, out = run(argv, False)
+        return rc, out
+
     engine_version = None
     dockerd = module.get_bin_path("dockerd")
     if dockerd:
-        engine_version = dh._dockerd_version(run([dockerd, "--version"], False)[1])
+        engine_version = dh._dockerd_version(run_bounded([dockerd, "--version"])[1])
 
     info = compose = None
     docker = module.get_bin_path("docker")
     if docker:
         if p["engine"]:
-            info = dh._docker_info(*run([docker, "info", "--format", "{{json .}}"], False))
-        compose = dh._compose_version(*run([docker, "compose", "version", "--short"], False))
+            info = dh._docker_info(*run_bounded([docker, "info", "--format", "{{json .}}"]))
+        compose = dh._compose_version(*run_bounded([docker, "compose", "version", "--short"]))
 
     missing: list[str] = []
     if p["packages"]:

@@ -263,3 +263,29 @@ def test_fails_without_dpkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run
     _fake_commands(monkeypatch, broken, {"dpkg", "apt-mark"})
     with pytest.raises(ModuleFailed, match="dpkg --print-architecture failed"):
         run_module(docker_host_info.main, _args(tmp_path))
+
+
+def test_docker_calls_are_bounded_and_retried_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_module: RunModule
+) -> None:
+    """A hung `docker info` (timeout's 124) is asked twice, then read as no answer; others are wrapped too."""
+    bound = f"timeout --kill-after=10 {docker_host_info.DOCKER_CALL_TIMEOUT}"
+    commands = {
+        **BASE_COMMANDS,
+        f"{bound} /usr/bin/dockerd --version": BASE_COMMANDS["dockerd --version"],
+        f"{bound} /usr/bin/docker info --format {{{{json .}}}}": (124, "", ""),
+        f"{bound} /usr/bin/docker compose version --short": (137, "", ""),
+    }
+    calls = _fake_commands(monkeypatch, commands, {"dpkg", "apt-mark", "dockerd", "docker", "timeout"})
+    result = run_module(docker_host_info.main, {**_args(tmp_path), "engine": True}, check_mode=True)
+    assert result["engine_version"] == "26.1.5"
+    assert result["info"] is None
+    assert result["compose_version"] is None
+    docker_calls = [c for c in calls if c[0] == "/usr/bin/timeout"]
+    assert [c[3:] for c in docker_calls] == [
+        ["/usr/bin/dockerd", "--version"],
+        ["/usr/bin/docker", "info", "--format", "{{json .}}"],
+        ["/usr/bin/docker", "info", "--format", "{{json .}}"],
+        ["/usr/bin/docker", "compose", "version", "--short"],
+        ["/usr/bin/docker", "compose", "version", "--short"],
+    ]

@@ -38,14 +38,7 @@ images: engine
 setup: venv images
 
 lint: venv
-	yamllint --strict .
-	ansible-lint --profile production
-	ruff check .
-	python scripts/secret_leaks.py lint
-	python scripts/role_docs.py --check
-	python scripts/doc_check.py
-	antsibull-changelog lint
-	scripts/collection-lint.sh
+	@scripts/lint.sh
 
 unit: venv
 	@# pytest exits 5 when it collects nothing; an empty tests/unit is not a failure.

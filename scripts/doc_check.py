@@ -51,33 +51,52 @@ def _filters() -> list[str]:
     return sorted(names)
 
 
+def _problems(kind: str, names: list[str]) -> dict[str, str]:
+    """ansible-doc for NAMES of one KIND in one call: {name: problem} for those that do not render.
+
+    A failing call or any stderr is pinned on a plugin by asking for each one alone.
+    """
+    done = _run("-t", kind, "--json", *(PREFIX + n for n in names))
+    if len(names) > 1 and (done.returncode != 0 or done.stderr.strip()):
+        found: dict[str, str] = {}
+        for name in names:
+            found.update(_problems(kind, [name]))
+        return found
+    if done.returncode != 0:
+        return {names[0]: f"exit {done.returncode}\n{done.stderr.strip()}"}
+    if done.stderr.strip():
+        return {names[0]: f"stderr\n{done.stderr.strip()}"}
+    try:
+        data = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        data = {}
+    problems: dict[str, str] = {}
+    for name in names:
+        doc = data.get(PREFIX + name) or {}
+        if not (doc.get("doc") or doc.get("entry_points")):
+            problems[name] = "no documentation"
+    return problems
+
+
 def main() -> int:
-    targets: list[tuple[str, str]] = []
-    targets += [("module", p.stem) for p in sorted((ROOT / "plugins" / "modules").glob("*.py"))]
-    targets += [("filter", name) for name in _filters()]
-    targets += [("role", p.parent.parent.name) for p in sorted(ROOT.glob("roles/*/meta/argument_specs.yml"))]
-    failed = 0
-    for kind, name in targets:
-        done = _run("-t", kind, "--json", PREFIX + name)
-        problem = ""
-        if done.returncode != 0:
-            problem = f"exit {done.returncode}"
-        elif done.stderr.strip():
-            problem = "stderr"
-        else:
-            try:
-                data = json.loads(done.stdout)
-            except json.JSONDecodeError:
-                data = {}
-            doc = (data.get(PREFIX + name) or {})
-            if not (doc.get("doc") or doc.get("entry_points")):
-                problem = "no documentation"
-        if problem:
-            failed += 1
-            print(f"FAIL {kind} {PREFIX}{name}: {problem}\n{done.stderr.strip()}", file=sys.stderr)
-        else:
-            print(f"ok   {kind} {PREFIX}{name}")
-    print(f"ansible-doc: {len(targets) - failed} of {len(targets)} render")
+    targets: dict[str, list[str]] = {
+        "module": [p.stem for p in sorted((ROOT / "plugins" / "modules").glob("*.py"))],
+        "filter": _filters(),
+        "role": [p.parent.parent.name for p in sorted(ROOT.glob("roles/*/meta/argument_specs.yml"))],
+    }
+    total = failed = 0
+    for kind, names in targets.items():
+        if not names:
+            continue
+        problems = _problems(kind, names)
+        for name in names:
+            total += 1
+            if name in problems:
+                failed += 1
+                print(f"FAIL {kind} {PREFIX}{name}: {problems[name]}", file=sys.stderr)
+            else:
+                print(f"ok   {kind} {PREFIX}{name}")
+    print(f"ansible-doc: {total - failed} of {total} render")
     return 1 if failed else 0
 
 

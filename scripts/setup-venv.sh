@@ -11,7 +11,7 @@ stamp="${VENV}/.pidock-requirements.sha256"
 want="$(cat "${PIDOCK_ROOT}/requirements-dev.txt" "${PIDOCK_ROOT}/constraints.txt" | sha256sum | cut -d' ' -f1)"
 
 if [ -x "${VENV}/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  log "venv up to date ($(${VENV}/bin/ansible --version | head -n1))"
+  log "venv up to date ($(${VENV}/bin/ansible --version 2>/dev/null | sed -n 1p))"
   exit 0
 fi
 log "creating venv in ${VENV}"
@@ -24,4 +24,4 @@ log "creating venv in ${VENV}"
 "${VENV}/bin/ansible-playbook" --version >/dev/null || die "ansible did not install into ${VENV}"
 "${VENV}/bin/molecule" --version >/dev/null || die "molecule did not install into ${VENV}"
 echo "$want" >"$stamp"
-log "venv ready ($(${VENV}/bin/ansible --version | head -n1))"
+log "venv ready ($(${VENV}/bin/ansible --version 2>/dev/null | sed -n 1p))"

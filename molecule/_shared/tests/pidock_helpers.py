@@ -9,7 +9,12 @@ from __future__ import annotations
 import glob
 import json
 import os
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[3]
 
 
 def run_ok(host: Any, command: str, *args: str) -> str:
@@ -97,6 +102,26 @@ def molecule_inventory(scenario: str) -> str:
     candidates = sorted(glob.glob(os.path.expanduser(f"~/.ansible/tmp/molecule.*.{scenario}/inventory")))
     assert candidates, f"cannot find the molecule inventory of {scenario}"
     return candidates[-1]
+
+
+def run_playbook(
+    scenario: str, playbook: str, *extra: str, expect_rc: int = 0, timeout: int = 900
+) -> tuple[str, float]:
+    """Run one of the collection's playbooks against a scenario's hosts, as an operator would.
+
+    Returns the output and the wall time; fails the test (with the output's tail) on another exit code.
+    """
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{PROJECT}/collections")
+    env.update(ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true")
+    cmd = ["ansible-playbook", "-i", molecule_inventory(scenario), str(PROJECT / "playbooks" / playbook), *extra]
+    start = time.monotonic()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    took = time.monotonic() - start
+    out = done.stdout + done.stderr
+    assert done.returncode == expect_rc, f"{playbook} {extra} rc={done.returncode}:\n{out[-8000:]}"
+    print(f"\n[{scenario}] {playbook} {' '.join(extra)}: rc={done.returncode} in {took:.1f} s")
+    return out, took
 
 
 def live_and_file_fingerprints(host: Any, cert: str, servername: str, port: int = 443) -> tuple[str, str]:

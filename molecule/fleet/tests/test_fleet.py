@@ -8,19 +8,15 @@ release `current` points to, and which releases exist.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import textwrap
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import testinfra
 import yaml
-from pidock_helpers import http_json, molecule_inventory, run_ok
+from pidock_helpers import http_json, run_ok, run_playbook
 
-PROJECT = Path(__file__).resolve().parents[3]
 HOSTS = ["fleet-1", "fleet-2", "fleet-3", "fleet-4"]
 ROOT = "/opt/pidock/stacks/fleet"
 HEALTH = "https://127.0.0.1/health"
@@ -29,23 +25,9 @@ TIMES: dict[str, float] = {}
 NO_DOCKER = ("-e", "pidock_deploy_docker=false")
 
 
-def _inventory() -> str:
-    return molecule_inventory("fleet")
-
-
 def play(playbook: str, *extra: str, expect_rc: int = 0) -> tuple[str, float]:
     """Run one of the collection's playbooks against the fleet; return its output and wall time."""
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{PROJECT}/collections")
-    env.update(ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true")
-    cmd = ["ansible-playbook", "-i", _inventory(), str(PROJECT / "playbooks" / playbook), *extra]
-    start = time.monotonic()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
-    took = time.monotonic() - start
-    out = done.stdout + done.stderr
-    assert done.returncode == expect_rc, f"{playbook} {extra} rc={done.returncode}:\n{out[-8000:]}"
-    print(f"\n[fleet] {playbook} {' '.join(extra)}: rc={done.returncode} in {took:.1f} s")
-    return out, took
+    return run_playbook("fleet", playbook, *extra, expect_rc=expect_rc)
 
 
 def summary(out: str) -> dict[str, str]:

@@ -3,7 +3,8 @@
 Converge deployed v1. Each test starts a probe (25 requests/s through nginx), asks the host
 transaction to pause at a named step (<root>/.txn-pause), starts deploy.yml / rollback.yml in a
 session of its own, waits until the host says it is paused there (<root>/.txn-paused), and
-SIGKILLs the whole ansible-playbook process group, as a dropped SSH link does. Where a test also
+SIGKILLs the whole ansible-playbook process group, as a dropped SSH link does (the image-load
+case instead waits until a host process has the image tarball open). Where a test also
 kills the host-side process (the transaction died, as in a reboot), the next run must finish or
 undo it from the journal; where it does not, the host process goes on by itself and the next run
 waits for it. Then the very next plain run must converge, with no manual step.
@@ -235,6 +236,46 @@ def test_failing_manual_rollback_stays_with_an_audit_line(host):
         v6,
         "failed",
     )
+
+
+def killed_during_image_load(tar: str, *extra: str) -> None:
+    """Run deploy.yml until a host process has the image tarball open (the load streams it to the
+    engine); SIGKILL the controller's process group and that host process, so the engine drops
+    the half-read image."""
+    proc = subprocess.Popen(
+        _cmd("deploy.yml", *extra),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    find = f"for p in /proc/[0-9]*; do ls -l $p/fd 2>/dev/null | grep -qF {tar} && echo ${{p#/proc/}}; done"
+    loader = ""
+    deadline = time.monotonic() + 300
+    while not loader and time.monotonic() < deadline and proc.poll() is None:
+        loader = (sh(find, check=False).stdout.split() or [""])[0]
+        time.sleep(0.1)
+    assert loader, f"no host process ever opened {tar} (rc {proc.poll()})"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    sh(f"kill -9 {loader}", check=False)
+
+
+def test_deploy_killed_during_image_load_then_next_run_converges(host):
+    """The app's image is not on the host (untagged; the running containers keep theirs), so the
+    deploy of v7 loads it from its tarball; the controller and the loading process die mid-load.
+    Nothing had switched: v5 serves throughout, and the next plain run loads the image and
+    converges on v7."""
+    start = time.monotonic()
+    sh("docker image rm --force local/inventory-app:latest")
+    with Probe("image_load") as probe:
+        killed_during_image_load("/opt/pidock-images/inventory-app.tar", *deploy_args("v7"))
+        assert state(host)["served"] == "v5"
+        play("deploy.yml", *deploy_args("v7"))
+    assert_no_failed_requests(probe, "image_load")
+    assert_converged(host, "v7")
+    assert sh("docker image inspect local/inventory-app:latest", check=False).returncode == 0
+    TIMES["image_load"] = round(time.monotonic() - start, 1)
 
 
 def test_times():

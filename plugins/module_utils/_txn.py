@@ -54,8 +54,29 @@ LOCK_FILE = "deploy.lock"
 PAUSE_FILE = ".txn-pause"
 PAUSED_FILE = ".txn-paused"
 # Forward steps, in order; the transaction is committed once ``record`` is done.
-FORWARD_STEPS = ("start_beside", "wait_healthy", "front_config", "reload", "gate", "record", "retire", "in_place")
-UNDO_STEPS = ("undo_front", "undo_reload", "undo_start", "undo_gate", "undo_record")
+FORWARD_STEPS = (
+    "start_beside",
+    "wait_healthy",
+    "front_config",
+    "reload",
+    "gate",
+    "record",
+    "drain",
+    "retire",
+    "in_place",
+)
+UNDO_STEPS = ("undo_front", "undo_reload", "undo_start", "undo_gate", "undo_drain", "undo_retire", "undo_record")
+# Seconds to wait for nginx workers of the configuration a reload replaced: they finish the
+# requests they hold, proxied to the colour about to be removed. Past this, removal goes ahead.
+DRAIN_TIMEOUT = 15.0
+# Prints how many nginx workers are still finishing requests under an older configuration (their
+# process title starts "nginx: worker process is shutting down"; this script's own command line
+# holds that text too, but not at its start). Plain POSIX sh over /proc: no ps in the front image.
+DRAIN_COUNT_SCRIPT = (
+    "n=0; for f in /proc/[0-9]*/cmdline; do "
+    "case \"$(tr '\\000' ' ' < \"$f\" 2>/dev/null)\" in 'nginx: worker process is shutting down'*) n=$((n+1));; esac; "
+    "done; echo $n"
+)
 _JOURNAL_KEEP_LINES = 2000
 _JOURNAL_TRIM_BYTES = 512 * 1024
 MIN_HEALTH_TIMEOUT = 5
@@ -634,6 +655,21 @@ class Switch:
         self._docker([*exec_, "nginx", "-t"], what="nginx -t in the running front")
         self._docker([*exec_, "nginx", "-s", "reload"], what="nginx reload")
 
+    def drain_front(self) -> float:
+        """Wait (at most DRAIN_TIMEOUT) until no nginx worker of a replaced configuration still holds
+        requests: they are proxied to the colour about to be removed, which would answer them 502.
+        Best effort: a front that cannot be asked (no front, no sh in its image) is not waited for."""
+        if not self.s.front_enabled:
+            return 0.0
+        start = self.clock()
+        argv = ["docker", "compose", "-p", self.s.project, "exec", "-T", self.s.front_name, "sh", "-c"]
+        while True:
+            rc, out, _err = self.run([*argv, DRAIN_COUNT_SCRIPT], None)
+            left = out.strip()
+            if rc != 0 or not left.isdigit() or int(left) == 0 or self.clock() - start >= DRAIN_TIMEOUT:
+                return round(self.clock() - start, 2)
+            self.sleep(0.1)
+
     # -- the transaction -------------------------------------------------------------------------
 
     def recover(self) -> dict[str, Any] | None:
@@ -763,6 +799,8 @@ class Switch:
         error = ""
         in_place = [i["service"] for i in plan["in_place"]] if self.s.cutover == "blue_green" else []
         try:
+            if self.s.front_enabled:
+                self._step("drain", self.drain_front)
             self._step(
                 "retire",
                 lambda: self._docker(
@@ -800,21 +838,36 @@ class Switch:
                 changed = self._step("undo_front", lambda: self.install_front_conf(source))
                 if changed or recovered:
                     self._step("undo_reload", self.reload_front)
-            self._step(
-                "undo_start",
-                lambda: self._docker(
-                    self._compose(
-                        source,
-                        "up",
-                        "-d",
-                        "--remove-orphans",
-                        *(["--no-recreate"] if self.s.cutover == "blue_green" else []),
+            if self.s.cutover == "blue_green":
+                # The source's colour still runs: the front serves it again (gate) and the workers
+                # of the failed configuration finish their requests before its containers go.
+                self._step(
+                    "undo_start",
+                    lambda: self._docker(
+                        self._compose(source, "up", "-d", "--no-recreate"), source, "starting the release again"
                     ),
-                    source,
-                    "removing the failed release's containers",
-                ),
-            )
-            self._step("undo_gate", lambda: self.gate(begin["from_version"]))
+                )
+                self._step("undo_gate", lambda: self.gate(begin["from_version"]))
+                if self.s.front_enabled:
+                    self._step("undo_drain", self.drain_front)
+                self._step(
+                    "undo_retire",
+                    lambda: self._docker(
+                        self._compose(source, "up", "-d", "--no-recreate", "--remove-orphans"),
+                        source,
+                        "removing the failed release's containers",
+                    ),
+                )
+            else:
+                self._step(
+                    "undo_start",
+                    lambda: self._docker(
+                        self._compose(source, "up", "-d", "--remove-orphans"),
+                        source,
+                        "recreating the release that served",
+                    ),
+                )
+                self._step("undo_gate", lambda: self.gate(begin["from_version"]))
         except TxnError as exc:
             return self._end(begin, "failed", f"{error}. ROLLBACK FAILED too: {exc}", "", None)
         self._step("undo_record", lambda: self._undo_record(begin, error))

@@ -14,9 +14,12 @@ description:
   - Takes a release written by M(pidock.stack.release) and, in one process on the host, starts it
     beside what runs, waits until its containers are healthy (driven by C(docker events)), checks
     and reloads nginx onto it, proves it through the front door (the health URL must report the
-    release's version), records C(current), C(history.json) and C(audit.log), then retires the old
+    release's version), records C(current), C(history.json) and C(audit.log), waits until no nginx
+    worker of the replaced configuration still holds requests (at most 15 s), then retires the old
     colour and recreates in place the services that cannot run twice (once, after the gate).
-  - When a step before the record fails, it does the exact reverse, back to the release that served.
+  - When a step before the record fails, it does the exact reverse, back to the release that served;
+    with blue/green the failed colour is removed only once the front serves the old release again
+    and the workers that proxied to the failed colour have finished.
   - Before each step it appends a line to C(<root>/journal.jsonl). It holds C(flock) on
     C(<root>/deploy.lock) for the whole transaction; the kernel releases it when the process ends.
   - Every call first reads the journal. A transaction whose process died is finished (it passed its

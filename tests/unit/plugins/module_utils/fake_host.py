@@ -26,6 +26,10 @@ class FakeHost:
         self.now = 1_000_000.0
         self.calls: list[list[str]] = []
         self.nginx_t_fails = False
+        # old nginx workers still holding requests after a reload, counted down by each drain query
+        self.workers_after_reload = 0
+        self.draining = 0
+        self.drain_queries = 0
 
     # clock
     def clock(self) -> float:
@@ -98,10 +102,16 @@ class FakeHost:
             with open(full, encoding="utf-8") as handle:
                 return 0, handle.read(), ""
         if args[0] == "exec":
+            if "sh" in args:  # the drain query: workers of the replaced configuration still busy
+                self.drain_queries += 1
+                left = self.draining
+                self.draining = max(0, self.draining - 1)
+                return 0, f"{left}\n", ""
             if args[-1] == "-t":
                 return (1, "", "nginx: [emerg] bad") if self.nginx_t_fails else (0, "", "ok")
             with open(self.root / "front" / "conf.d" / "default.conf", encoding="utf-8") as handle:
                 self.loaded_conf = handle.read()
+            self.draining = self.workers_after_reload
             return 0, "", ""
         with open(os.path.join(cwd or "", "compose.yml"), encoding="utf-8") as handle:
             services = json.load(handle)["services"]

@@ -89,8 +89,8 @@ def test_first_deploy_then_blue_green(stack) -> None:
     assert "app-green" not in host.containers and "app-blue" in host.containers
     assert host.created["postgres"] == 1 and host.created["nginx"] == 1
     assert result["plan"]["beside"] == ["app-blue"] and result["plan"]["retire"] == ["app-green"]
-    steps = [r["step"] for r in _txn.Journal(str(host.root)).records() if r.get("event") == "step"][-7:]
-    assert steps == ["start_beside", "wait_healthy", "front_config", "reload", "gate", "record", "retire"]
+    steps = [r["step"] for r in _txn.Journal(str(host.root)).records() if r.get("event") == "step"][-8:]
+    assert steps == ["start_beside", "wait_healthy", "front_config", "reload", "gate", "record", "drain", "retire"]
     assert _audit(host.root)[-1]["outcome"] == "success"
 
 
@@ -156,7 +156,9 @@ def test_death_at_each_forward_step_is_replayed(stack, step: str, action: str, s
     assert host.created["postgres"] == 1
 
 
-@pytest.mark.parametrize("step", ["undo_front", "undo_reload", "undo_start", "undo_gate", "undo_record"])
+@pytest.mark.parametrize(
+    "step", ["undo_front", "undo_reload", "undo_start", "undo_gate", "undo_drain", "undo_retire", "undo_record"]
+)
 def test_death_during_a_failing_releases_rollback(stack, step: str) -> None:
     host, v1, _ = stack
     v3 = host.release("v3", "blue", reports="v2.9")  # healthy, but the front door names another version
@@ -414,3 +416,40 @@ def test_services_of_disabled_profiles_do_not_run(profiles, expected) -> None:
         }
     }
     assert sorted(_txn.active_services(config, profiles)["services"]) == expected
+
+
+def test_old_colour_goes_only_after_the_replaced_workers_finished(stack) -> None:
+    """After the reload, nginx workers of the old configuration still hold requests proxied to the
+    old colour: the retire waits until the front reports none left."""
+    host, _, v2 = stack
+    host.workers_after_reload = 3
+    start = len(host.calls)
+    assert _switch(host).switch(v2, "deploy")["outcome"] == "success"
+    calls = host.calls[start:]
+    drains = [i for i, c in enumerate(calls) if "sh" in c]
+    retire = next(i for i, c in enumerate(calls) if c[-3:] == ["up", "-d", "--remove-orphans"])
+    assert len(drains) == 4 and drains[-1] < retire  # 3, 2, 1, then 0
+    assert _audit(host.root)[-1]["steps_s"]["drain"] >= 0.3
+
+
+def test_drain_is_bounded(stack) -> None:
+    host, _, v2 = stack
+    host.workers_after_reload = 10_000  # a worker that never finishes (a long-lived connection)
+    assert _switch(host).switch(v2, "deploy")["outcome"] == "success"
+    waited = _audit(host.root)[-1]["steps_s"]["drain"]
+    assert _txn.DRAIN_TIMEOUT <= waited < _txn.DRAIN_TIMEOUT + 1
+
+
+def test_failing_release_is_removed_only_after_the_front_serves_the_old_one_again(stack) -> None:
+    """The undo of a blue/green release: front config back, reload, gate on the old version, drain,
+    and only then the failed colour's containers go."""
+    host, v1, _ = stack
+    v3 = host.release("v3", "blue", reports="v2.9")  # healthy, but the front door names another version
+    host.workers_after_reload = 2
+    result = _switch(host).switch(v3, "deploy")
+    assert result["outcome"] == "rolled_back"
+    steps = [r["step"] for r in _txn.Journal(str(host.root)).records() if r.get("event") == "step"]
+    undo = steps[steps.index("undo_front") :]
+    assert undo == ["undo_front", "undo_reload", "undo_start", "undo_gate", "undo_drain", "undo_retire", "undo_record"]
+    assert_consistent(host, v1, "v1")
+    assert "app-blue" not in host.containers

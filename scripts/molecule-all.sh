@@ -67,13 +67,10 @@ run_one() {
   # (scripts/molecule_phases.py reads the stamps of Molecule's "Executing" lines).
   # timeout(1) runs molecule in a process group of its own and signals the whole group, so the
   # ansible-playbook processes under it stop too.
-  if [ "$jobs_max" = 1 ]; then
-    timeout --kill-after=30 "$scenario_timeout" molecule test -s "$s" 2>&1 | stamp | tee "${logdir}/${s}.log"
-    rc=${PIPESTATUS[0]}
-  else
-    timeout --kill-after=30 "$scenario_timeout" molecule test -s "$s" 2>&1 | stamp >"${logdir}/${s}.log"
-    rc=${PIPESTATUS[0]}
-  fi
+  # With one job the log is also streamed to the terminal.
+  timeout --kill-after=30 "$scenario_timeout" molecule test -s "$s" 2>&1 | stamp \
+    | if [ "$jobs_max" = 1 ]; then tee "${logdir}/${s}.log"; else cat >"${logdir}/${s}.log"; fi
+  rc=${PIPESTATUS[0]}
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     log "TIMED OUT: $s after ${scenario_timeout} s (PIDOCK_MOLECULE_TIMEOUT); destroying its hosts"
     echo "pidock: scenario killed after ${scenario_timeout} s (PIDOCK_MOLECULE_TIMEOUT)" >>"${logdir}/${s}.log"

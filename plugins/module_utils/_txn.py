@@ -658,9 +658,8 @@ class Switch:
     def drain_front(self) -> float:
         """Wait (at most DRAIN_TIMEOUT) until no nginx worker of a replaced configuration still holds
         requests: they are proxied to the colour about to be removed, which would answer them 502.
-        Best effort: a front that cannot be asked (no front, no sh in its image) is not waited for."""
-        if not self.s.front_enabled:
-            return 0.0
+        Called only with a front. Best effort: a front that cannot be asked (no sh in its image) is
+        not waited for."""
         start = self.clock()
         argv = ["docker", "compose", "-p", self.s.project, "exec", "-T", self.s.front_name, "sh", "-c"]
         while True:

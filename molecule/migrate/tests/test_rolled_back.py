@@ -17,6 +17,18 @@ pytestmark = pytest.mark.usefixtures("rolled_back")
 _LEDGER = "/var/lib/pidock-migrate/ledger.json"
 
 
+def assert_files_served(host, files: dict[str, str | None]) -> None:
+    """Through whichever nginx serves on 443: each file with its SHA-256, a deleted one (None) 404."""
+    for path, digest in files.items():
+        url = "https://127.0.0.1/images/" + quote(path)
+        code = run_ok(host, "curl -sk -o /dev/null -w '%%{http_code}' %s", url).strip()
+        if digest is None:
+            assert code == "404", path
+            continue
+        assert code == "200", path
+        assert run_ok(host, "curl -sk %s | sha256sum", url).split()[0] == digest, path
+
+
 def test_bare_metal_serves_again(host):
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200, body
@@ -66,14 +78,7 @@ def test_stack_writes_are_served_by_the_bare_metal_nginx(host):
     """Each file the stack added, changed or deleted after cutover is so on bare metal, through its nginx."""
     files = load()["files"]
     assert len(files) == 3
-    for path, digest in files.items():
-        url = "https://127.0.0.1/images/" + quote(path)
-        code = run_ok(host, "curl -sk -o /dev/null -w '%%{http_code}' %s", url).strip()
-        if digest is None:
-            assert code == "404", path
-            continue
-        assert code == "200", path
-        assert run_ok(host, "curl -sk %s | sha256sum", url).split()[0] == digest, path
+    assert_files_served(host, files)
     owners = set(run_ok(host, "find /var/lib/inventory/images -printf '%u:%g\\n'").split())
     assert owners == {"inventory:inventory"}
 
@@ -112,11 +117,6 @@ def test_migrating_again_after_the_rollbacks_loses_nothing(host):
     held = load()
     files = held.pop("files")
     assert snapshot(host, STACK_PSQL) == held
-    for path, digest in files.items():
-        url = "https://127.0.0.1/images/" + quote(path)
-        code = run_ok(host, "curl -sk -o /dev/null -w '%%{http_code}' %s", url).strip()
-        assert code == ("404" if digest is None else "200"), path
-        if digest is not None:
-            assert run_ok(host, "curl -sk %s | sha256sum", url).split()[0] == digest, path
+    assert_files_served(host, files)
     ledger = json.loads(host.file(_LEDGER).content_string)
     assert ledger["phases"]["cutover"]["status"] == "verified"

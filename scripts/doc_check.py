@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render the documentation of every module, filter and role entry point of pidock.stack with
+"""Render the documentation of every module, filter, lookup and role entry point of pidock.stack with
 ansible-doc; fail when one does not render or ansible-doc prints anything on stderr (it only
 warns, "Unable to parse documentation", and carries on, so a broken doc would otherwise pass).
 
@@ -82,6 +82,7 @@ def main() -> int:
     targets: dict[str, list[str]] = {
         "module": [p.stem for p in sorted((ROOT / "plugins" / "modules").glob("*.py"))],
         "filter": _filters(),
+        "lookup": [p.stem for p in sorted((ROOT / "plugins" / "lookup").glob("*.py"))],
         "role": [p.parent.parent.name for p in sorted(ROOT.glob("roles/*/meta/argument_specs.yml"))],
     }
     total = failed = 0

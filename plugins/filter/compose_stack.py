@@ -6,6 +6,7 @@ compose_errors(stack)                      -> list of messages (empty when the s
 compose_definition(stack, colour, images)  -> the compose file as a dict
 compose_hash(data)                         -> sha256 of canonical JSON
 compose_failing(inspect_list)              -> [{service, container, status, output}] of unhealthy containers
+compose_stale_builds(specs, images, digests) -> build specs whose image lacks today's context digest
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from ansible.errors import AnsibleFilterError
 
 # Every pattern is used with fullmatch: `$` would also accept a trailing newline.
 _PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -546,6 +549,30 @@ def compose_missing(specs: list[Mapping[str, Any]], images: list[Mapping[str, An
     return [spec for spec in specs if _normal_ref(spec["image"]) not in known]
 
 
+CONTEXT_LABEL = "pidock.context"
+
+
+def compose_stale_builds(
+    specs: list[Mapping[str, Any]], images: list[Mapping[str, Any]], digests: list[str]
+) -> list[dict[str, Any]]:
+    """The build specs whose image is missing or was built from another context than today's.
+
+    ``specs`` are the specs with ``source: build``, ``digests`` their contexts' digests in the same
+    order (lookup pidock.stack.context_digest). An image carries the digest of the context it was
+    built from in its ``pidock.context`` label; each stale spec comes back with ``context_digest``.
+    """
+    if len(specs) != len(digests):
+        raise AnsibleFilterError(f"compose_stale_builds: {len(specs)} build specs but {len(digests)} context digests")
+    known = _index(images)
+    stale = []
+    for spec, digest in zip(specs, digests):
+        image = known.get(_normal_ref(spec["image"]))
+        labels = ((image or {}).get("Config") or {}).get("Labels") or {}
+        if image is None or labels.get(CONTEXT_LABEL) != digest:
+            stale.append({**spec, "context_digest": digest})
+    return stale
+
+
 def compose_resolve(specs: list[Mapping[str, Any]], images: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """service -> {image, id, digests, architecture, size} for every image present."""
     known = _index(images)
@@ -580,6 +607,7 @@ class FilterModule:
             "compose_failing": compose_failing,
             "compose_image_specs": compose_image_specs,
             "compose_missing": compose_missing,
+            "compose_stale_builds": compose_stale_builds,
             "compose_resolve": compose_resolve,
             "compose_pick": compose_pick,
         }

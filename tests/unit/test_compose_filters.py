@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from ansible.errors import AnsibleFilterError
 from ansible_collections.pidock.stack.plugins.filter.compose_stack import (
     FilterModule,
     compose_definition,
@@ -16,6 +17,7 @@ from ansible_collections.pidock.stack.plugins.filter.compose_stack import (
     compose_image_specs,
     compose_missing,
     compose_resolve,
+    compose_stale_builds,
 )
 
 GOOD: dict[str, Any] = {
@@ -295,3 +297,36 @@ def test_top_level_volume_options_are_literal_too() -> None:
     stack = _with("volumes.pgdata", {"driver_opts": {"device": "${POSTGRES_PASSWORD}"}})
     out = compose_definition(stack, "blue", {})
     assert out["volumes"]["pgdata"]["driver_opts"]["device"] == "$${POSTGRES_PASSWORD}"
+
+
+# --- compose_stale_builds -----------------------------------------------------------------------
+
+_WEB = {"service": "web", "image": "local/web:v1", "source": "build", "build_context": "/ctx/web"}
+_WORKER = {"service": "worker", "image": "local/worker", "source": "build", "build_context": "/ctx/worker"}
+
+
+def _image(tag: str, digest: str | None) -> dict:
+    labels = {"pidock.context": digest} if digest else None
+    return {"Id": "sha256:" + tag.encode().hex()[:12], "RepoTags": [tag], "Config": {"Labels": labels}}
+
+
+@pytest.mark.parametrize(
+    ("images", "expected"),
+    [
+        pytest.param([], ["web", "worker"], id="both-missing"),
+        pytest.param([_image("local/web:v1", "sha256:a"), _image("local/worker:latest", "sha256:b")], [], id="both-current"),
+        pytest.param([_image("local/web:v1", "sha256:old"), _image("local/worker:latest", "sha256:b")], ["web"], id="context-changed"),
+        pytest.param([_image("local/web:v1", None), _image("local/worker:latest", "sha256:b")], ["web"], id="built-elsewhere-no-label"),
+        pytest.param([_image("local/web:v2", "sha256:a"), _image("local/worker:latest", "sha256:b")], ["web"], id="other-tag-only"),
+    ],
+)
+def test_compose_stale_builds(images, expected):
+    stale = compose_stale_builds([_WEB, _WORKER], images, ["sha256:a", "sha256:b"])
+    assert [s["service"] for s in stale] == expected
+    digests = {"web": "sha256:a", "worker": "sha256:b"}
+    assert all(s["context_digest"] == digests[s["service"]] for s in stale)
+
+
+def test_compose_stale_builds_needs_one_digest_per_spec():
+    with pytest.raises(AnsibleFilterError, match="2 build specs but 1 context digests"):
+        compose_stale_builds([_WEB, _WORKER], [], ["sha256:a"])

@@ -173,6 +173,18 @@ recovered:
   description: What was found in the journal and done about it (txn, action, after_step), or null.
   returned: always
   type: dict
+pending:
+  description: >-
+    In check mode, what a real run would do first about the journal: nothing, finish, undo, or wait
+    (another run holds the lock).
+  returned: check mode
+  type: str
+noop:
+  description: >-
+    In check mode with state=active, true when a real run would change nothing: nothing to settle, and
+    the release wanted is current and served. The role skips the real run then.
+  returned: check mode, state=active
+  type: bool
 audit:
   description: The audit line written.
   returned: when a transaction ran
@@ -283,8 +295,17 @@ def _check(module: AnsibleModule, switch: Switch, params: dict[str, Any]) -> dic
     served = switch.served()
     version = (read_release(root, wanted) or {}).get("version") if exists else None
     switching = wanted != current or (version is not None and served is not None and served != version)
+    # What a real run would find under the lock: nothing to settle, and the release wanted is current
+    # and served (the same test as Switch.switch). The role then skips the real (async) run.
+    noop = (
+        pending == "nothing"
+        and exists
+        and wanted == current
+        and (not switch.s.release_key or not switch.s.health_url or served == version)
+    )
     result.update(
         changed=result["changed"] or switching,
+        noop=noop,
         outcome="unchanged" if not switching else "checked",
         release=wanted,
         previous=current,

@@ -60,6 +60,38 @@ def test_check_real_idempotent(run_module, host) -> None:
     assert again["changed"] is False and again["outcome"] == "unchanged"
 
 
+def _stop_front(host: FakeHost) -> None:
+    host.loaded_conf = ""  # the front door answers nothing
+
+
+def _hold_lock(host: FakeHost) -> None:
+    _txn.HostLock(str(host.root)).acquire(0, {"owner": "bob", "pid": 1, "kind": "deploy", "release": "x", "since": "now"})
+
+
+def _dead_txn(host: FakeHost) -> None:
+    _txn.Journal(str(host.root)).append({"txn": "dead", "event": "begin", "kind": "deploy", "to": "x", "from": ""})
+
+
+@pytest.mark.parametrize(
+    ("setup", "wanted", "noop"),
+    [
+        pytest.param(None, "current", True, id="current-and-served"),
+        pytest.param(None, "new", False, id="another-release"),
+        pytest.param(_stop_front, "current", False, id="front-serves-nothing"),
+        pytest.param(_hold_lock, "current", False, id="another-run-holds-the-lock"),
+        pytest.param(_dead_txn, "current", False, id="a-dead-transaction-to-settle"),
+    ],
+)
+def test_check_mode_says_when_a_real_run_would_do_nothing(run_module, host, setup, wanted, noop) -> None:
+    """The role skips the real (async) switch on noop: it must be true only when nothing would happen."""
+    v1 = host.release("v1", "green")
+    run_module(compose_switch.main, _args(host, release=v1))
+    target = v1 if wanted == "current" else host.release("v2", "blue")
+    if setup:
+        setup(host)
+    assert run_module(compose_switch.main, _args(host, release=target), check_mode=True)["noop"] is noop
+
+
 def test_check_mode_plan_from_a_definition_names_in_place_services(run_module, host) -> None:
     v1 = host.release("v1", "green")
     run_module(compose_switch.main, _args(host, release=v1))

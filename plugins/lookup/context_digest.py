@@ -97,8 +97,10 @@ def _file_sha256(path: str) -> bytes:
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
+        # lookup('...', a_list) hands the list over as one term: take its items.
+        flat = [item for term in terms for item in (term if isinstance(term, (list, tuple)) else [term])]
         digests = []
-        for term in terms:
+        for term in flat:
             # A relative path is looked for where ansible.builtin.copy looks for its src: the role's
             # and the playbook's files/ directories, then beside them.
             found = self.find_file_in_search_path(variables, "files", str(term), ignore_missing=True)

@@ -79,6 +79,8 @@ def test_lookup_returns_one_digest_per_term_in_order(tmp_path):
     got = LookupModule(loader=DataLoader()).run([str(a), str(b)], variables={})
     assert got == [tree_digest(str(a)), tree_digest(str(b))]
     assert got[0] != got[1]
+    # lookup('pidock.stack.context_digest', a_list) passes the list as a single term.
+    assert LookupModule(loader=DataLoader()).run([[str(a), str(b)]], variables={}) == got
 
 
 def test_a_relative_path_is_found_in_the_playbook_files_dir(tmp_path):

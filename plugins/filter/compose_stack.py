@@ -565,7 +565,7 @@ def compose_stale_builds(
         raise AnsibleFilterError(f"compose_stale_builds: {len(specs)} build specs but {len(digests)} context digests")
     known = _index(images)
     stale = []
-    for spec, digest in zip(specs, digests):
+    for spec, digest in zip(specs, digests, strict=True):
         image = known.get(_normal_ref(spec["image"]))
         labels = ((image or {}).get("Config") or {}).get("Labels") or {}
         if image is None or labels.get(CONTEXT_LABEL) != digest:

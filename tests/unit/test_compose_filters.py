@@ -310,14 +310,18 @@ def _image(tag: str, digest: str | None) -> dict:
     return {"Id": "sha256:" + tag.encode().hex()[:12], "RepoTags": [tag], "Config": {"Labels": labels}}
 
 
+_WEB_A = _image("local/web:v1", "sha256:a")
+_WORKER_B = _image("local/worker:latest", "sha256:b")
+
+
 @pytest.mark.parametrize(
     ("images", "expected"),
     [
         pytest.param([], ["web", "worker"], id="both-missing"),
-        pytest.param([_image("local/web:v1", "sha256:a"), _image("local/worker:latest", "sha256:b")], [], id="both-current"),
-        pytest.param([_image("local/web:v1", "sha256:old"), _image("local/worker:latest", "sha256:b")], ["web"], id="context-changed"),
-        pytest.param([_image("local/web:v1", None), _image("local/worker:latest", "sha256:b")], ["web"], id="built-elsewhere-no-label"),
-        pytest.param([_image("local/web:v2", "sha256:a"), _image("local/worker:latest", "sha256:b")], ["web"], id="other-tag-only"),
+        pytest.param([_WEB_A, _WORKER_B], [], id="both-current"),
+        pytest.param([_image("local/web:v1", "sha256:old"), _WORKER_B], ["web"], id="context-changed"),
+        pytest.param([_image("local/web:v1", None), _WORKER_B], ["web"], id="built-elsewhere-no-label"),
+        pytest.param([_image("local/web:v2", "sha256:a"), _WORKER_B], ["web"], id="other-tag-only"),
     ],
 )
 def test_compose_stale_builds(images, expected):

@@ -44,7 +44,9 @@ def _move_between_dirs(root: Path) -> None:
     (root / "app" / "main.py").rename(root / "main.py")
 
 
-@pytest.mark.parametrize("change", [_change_content, _rename, _executable, _add_empty_dir, _add_link, _move_between_dirs])
+@pytest.mark.parametrize(
+    "change", [_change_content, _rename, _executable, _add_empty_dir, _add_link, _move_between_dirs]
+)
 def test_a_change_changes_the_digest(tmp_path, change):
     root = _tree(tmp_path / "ctx")
     before = tree_digest(str(root))

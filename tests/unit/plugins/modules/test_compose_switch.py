@@ -65,7 +65,8 @@ def _stop_front(host: FakeHost) -> None:
 
 
 def _hold_lock(host: FakeHost) -> None:
-    _txn.HostLock(str(host.root)).acquire(0, {"owner": "bob", "pid": 1, "kind": "deploy", "release": "x", "since": "now"})
+    note = {"owner": "bob", "pid": 1, "kind": "deploy", "release": "x", "since": "now"}
+    _txn.HostLock(str(host.root)).acquire(0, note)
 
 
 def _dead_txn(host: FakeHost) -> None:

@@ -24,6 +24,18 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 IMAGE_VERSION=3
 VENV_PY="${PIDOCK_ROOT}/.venv/bin/python"
 
+# role_packages VAR...: the docker role's package lists VAR... for Debian 13, one name per line.
+role_packages() {
+  "$VENV_PY" - "${PIDOCK_ROOT}/roles/docker/vars" "$@" <<'PY'
+import sys, yaml
+merged = {}
+for name in ("Debian.yml", "Debian-13.yml", "main.yml"):
+    merged.update(yaml.safe_load(open(f"{sys.argv[1]}/{name}")) or {})
+for var in sys.argv[2:]:
+    print("\n".join(merged[var]))
+PY
+}
+
 need_root "build-arm64-image.sh"
 [ -x "$VENV_PY" ] || die "no venv at ${PIDOCK_ROOT}/.venv (scripts/setup-venv.sh first)"
 
@@ -59,15 +71,7 @@ trap cleanup EXIT
 # before the crossgrade: their maintainer scripts byte-compile every module, which took over a
 # minute of the scenario under emulation. The role finds them installed; installing the same
 # libraries is tested on the amd64 hosts, and the arm64 host still installs every Docker package.
-mapfile -t py_pkgs < <("$VENV_PY" - "${PIDOCK_ROOT}/roles/docker/vars" <<'PY'
-import sys, yaml
-d = sys.argv[1]
-merged = {}
-for name in ("Debian.yml", "Debian-13.yml", "main.yml"):
-    merged.update(yaml.safe_load(open(f"{d}/{name}")) or {})
-print("\n".join(merged["_docker_python_packages"]))
-PY
-)
+mapfile -t py_pkgs < <(role_packages _docker_python_packages)
 [ "${#py_pkgs[@]}" -gt 0 ] || die "cannot read the docker role's Python package set"
 log "$TAG: exporting the configured $BASE root with ${py_pkgs[*]} installed natively"
 mkdir -p "$work/root"
@@ -115,16 +119,7 @@ chroot "$work/root" python3 -c 'import apt_pkg, json, platform; assert platform.
 # natively; the host's apt reads only that repository. Under emulation apt spent minutes parsing
 # the whole Debian index (~65,000 packages) on every `apt-get update` and cache open; what the role
 # does (refresh the lists, resolve, unpack and configure the arm64 packages) is unchanged.
-mapfile -t role_pkgs < <("$VENV_PY" - "${PIDOCK_ROOT}/roles/docker/vars" <<'PY'
-import sys, yaml
-d = sys.argv[1]
-merged = {}
-for name in ("Debian.yml", "Debian-13.yml", "main.yml"):
-    merged.update(yaml.safe_load(open(f"{d}/{name}")) or {})
-for p in merged["_docker_distro_packages"] + merged["_docker_distro_compose_packages"] + merged["_docker_python_packages"]:
-    print(p)
-PY
-)
+mapfile -t role_pkgs < <(role_packages _docker_distro_packages _docker_distro_compose_packages _docker_python_packages)
 [ "${#role_pkgs[@]}" -gt 0 ] || die "cannot read the docker role's distro package set"
 repo="$work/root/opt/pidock-apt"
 mkdir -p "$repo" "$work/repo-debs/partial"

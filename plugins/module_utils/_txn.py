@@ -698,6 +698,11 @@ class Switch:
         result["recovered"] = {"txn": self.txn, "action": action, "after_step": state["last_step"]}
         return result
 
+    def already_there(self, current: str, target: str, served: str | None, version: str | None) -> bool:
+        """True when ``target`` is current and the front door serves its version (or cannot tell):
+        a switch to it has nothing to do."""
+        return current == target and (not self.s.release_key or not self.s.health_url or served == version)
+
     def switch(self, target: str, kind: str, note: str = "") -> dict[str, Any]:
         """Move the stack to release ``target`` behind the gate (the lock is held by the caller)."""
         meta = read_release(self.s.root, target)
@@ -709,7 +714,7 @@ class Switch:
             self.compose_config(current) if from_meta else None, self.compose_config(target) or {}, self.s.cutover
         )
         served = self.served()
-        if current == target and (not self.s.release_key or not self.s.health_url or served == meta.get("version")):
+        if self.already_there(current, target, served, meta.get("version")):
             # Already there: make sure nothing is left over (an interrupted retire) and stop.
             return {
                 "changed": False,

@@ -295,14 +295,9 @@ def _check(module: AnsibleModule, switch: Switch, params: dict[str, Any]) -> dic
     served = switch.served()
     version = (read_release(root, wanted) or {}).get("version") if exists else None
     switching = wanted != current or (version is not None and served is not None and served != version)
-    # What a real run would find under the lock: nothing to settle, and the release wanted is current
-    # and served (the same test as Switch.switch). The role then skips the real (async) run.
-    noop = (
-        pending == "nothing"
-        and exists
-        and wanted == current
-        and (not switch.s.release_key or not switch.s.health_url or served == version)
-    )
+    # What a real run would find under the lock: nothing to settle, and nothing to switch (the test
+    # Switch.switch makes). The role then skips the real (async) run.
+    noop = pending == "nothing" and exists and switch.already_there(current, wanted, served, version)
     result.update(
         changed=result["changed"] or switching,
         noop=noop,

@@ -20,8 +20,9 @@ SUITE="trixie"
 ARCH="arm64"
 MIRROR="${PIDOCK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-# Bumped when what the image holds changes: a cached image with another version is rebuilt.
-IMAGE_VERSION=3
+# Bumped when what the image holds changes: a cached image with another version is rebuilt. The
+# amd64 host image's own version is part of it (its files, e.g. the zipimport cache, come along).
+IMAGE_RECIPE=4
 VENV_PY="${PIDOCK_ROOT}/.venv/bin/python"
 
 # role_packages VAR...: the docker role's package lists VAR... for Debian 13, one name per line.
@@ -52,6 +53,7 @@ grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null \
   || die "qemu-aarch64 is not registered with binfmt_misc (update-binfmts --enable qemu-aarch64)"
 
 # binfmt registration does not survive a reboot: it is checked above even for a cached image.
+IMAGE_VERSION="${IMAGE_RECIPE}-$(docker image inspect -f '{{index .Config.Labels "io.pidock.image-version"}}' "$BASE" 2>/dev/null || true)"
 if [ "${FORCE:-0}" != 1 ] && [ "$(docker image inspect -f '{{index .Config.Labels "io.pidock.image-version"}}' "$TAG" 2>/dev/null)" = "$IMAGE_VERSION" ]; then
   log "$TAG: cached"
   exit 0

@@ -101,3 +101,20 @@ def test_app_reports_error_when_database_is_down(host):
         assert body["db"].startswith("error")
     finally:
         run_ok(host, "docker start tg-postgres")
+
+
+def test_zipped_module_code_is_compiled_once(host):
+    """The test hosts keep what Python compiles for Ansible's zipped modules (images/testhost/).
+
+    Converge ran modules on this host, so ansible.module_utils' code is cached: an entry per source,
+    each a code object this host's Python loads.
+    """
+    entries = run_ok(host, "ls /var/cache/pidock-zipimport").split()
+    assert len(entries) >= 20, entries
+    loads = run_ok(
+        host,
+        'python3 -c \'import marshal, sys; d = "/var/cache/pidock-zipimport/"; '
+        'print(all(hasattr(marshal.load(open(d + n, "rb")), "co_code") for n in sys.argv[1:]))\' '
+        + " ".join(entries[:5]),
+    )
+    assert loads.strip() == "True"

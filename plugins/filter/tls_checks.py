@@ -4,6 +4,7 @@
 
 tls_input_errors(settings)                                  -> list of messages (empty when valid)
 tls_bundle_errors(cert_info, key_info, chain, names, paths) -> [{check, msg}] of failed bundle checks
+tls_reissue_reasons(certificate, record, wanted)            -> why the live self-signed bundle cannot be kept
 """
 
 from __future__ import annotations
@@ -156,8 +157,67 @@ def tls_bundle_errors(
     return failed
 
 
+# What pidock.stack.tls asks of a leaf it issues (key.yml): these extensions, none critical.
+_LEAF_USAGE = ["digitalSignature", "keyEncipherment"]
+_LEAF_EKU = ["serverAuth"]
+
+
+def tls_reissue_reasons(
+    certificate: Mapping[str, Any] | None, record: Mapping[str, Any] | None, wanted: Mapping[str, Any]
+) -> list[str]:
+    """Why the live bundle is not the one selfsigned mode would keep; empty: keep it as it is.
+
+    certificate is tls_bundle_info's inspection (None: could not inspect); record the live
+    .pidock-tls.json; wanted holds mode, names (DNS:/IP: prefixed, the first is the common name),
+    key_type, key_size and key_curve. The same comparison community.crypto's key, CSR and
+    certificate pipes make before keeping what they are given, so a kept bundle is the bundle they
+    would have returned; anything else goes the long way through them.
+    """
+    if wanted.get("mode") != "selfsigned":
+        return [f"mode {wanted.get('mode')}: only selfsigned bundles are kept without the crypto modules"]
+    if not certificate:
+        return ["no live certificate and key could be inspected"]
+    record = record or {}
+    reasons: list[str] = []
+    if record.get("mode") != "selfsigned":
+        reasons.append(f"the live files came from mode {record.get('mode') or 'unknown'}")
+    if not certificate.get("key_matches"):
+        reasons.append("the private key is not the certificate's key")
+    if not certificate.get("self_signed"):
+        reasons.append("the certificate is not self-signed")
+    if not (certificate.get("valid_at") or {}).get("renew"):
+        reasons.append("the certificate is expired or within the renewal window")
+    key_type = wanted.get("key_type")
+    if certificate.get("key_type") != key_type:
+        reasons.append(f"the key is {certificate.get('key_type')}, {key_type} is wanted")
+    elif key_type == "RSA" and _integer(wanted.get("key_size")) != certificate.get("key_size"):
+        reasons.append(f"the key has {certificate.get('key_size')} bits, {wanted.get('key_size')} are wanted")
+    elif key_type == "ECC" and certificate.get("key_curve") != wanted.get("key_curve"):
+        reasons.append(f"the key is on {certificate.get('key_curve')}, {wanted.get('key_curve')} is wanted")
+    names = [_canonical(str(n)) for n in wanted.get("names") or []]
+    have = [_canonical(str(n)) for n in certificate.get("subject_alt_name") or []]
+    if sorted(set(have)) != sorted(set(names)):
+        reasons.append(f"the certificate names {sorted(set(have))}, {sorted(set(names))} are wanted")
+    common = names[0].split(":", 1)[1] if names else None
+    if (certificate.get("common_name") or "").lower() != (common or "").lower():
+        reasons.append(f"the common name is {certificate.get('common_name')!r}, {common!r} is wanted")
+    if certificate.get("ca") is not False:
+        reasons.append("the certificate does not say CA:FALSE")
+    if sorted(certificate.get("key_usage") or []) != sorted(_LEAF_USAGE):
+        reasons.append(f"key usage {certificate.get('key_usage')}, {_LEAF_USAGE} is wanted")
+    if list(certificate.get("extended_key_usage") or []) != _LEAF_EKU:
+        reasons.append(f"extended key usage {certificate.get('extended_key_usage')}, {_LEAF_EKU} is wanted")
+    if certificate.get("critical"):
+        reasons.append(f"critical extensions {certificate.get('critical')}, none are wanted")
+    return reasons
+
+
 class FilterModule:
     """pidock.stack tls filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"tls_input_errors": tls_input_errors, "tls_bundle_errors": tls_bundle_errors}
+        return {
+            "tls_input_errors": tls_input_errors,
+            "tls_bundle_errors": tls_bundle_errors,
+            "tls_reissue_reasons": tls_reissue_reasons,
+        }

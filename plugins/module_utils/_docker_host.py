@@ -69,6 +69,24 @@ def _docker_info(rc: int, stdout: str) -> dict[str, Any] | None:
     return data
 
 
+def _image_inspect(stdout: str) -> list[dict[str, Any]]:
+    """`docker image inspect NAME...` -> the images found (it prints those and fails for the others)."""
+    try:
+        data = json.loads(stdout or "")
+    except ValueError:
+        return []
+    if not isinstance(data, list):
+        return []
+    return [image for image in data if isinstance(image, dict) and image.get("Id")]
+
+
+def _free_kb(statvfs: Any | None) -> int | None:
+    """Free KiB for an unprivileged writer, as `df --output=avail` counts them; None without a filesystem."""
+    if statvfs is None:
+        return None
+    return statvfs.f_bavail * statvfs.f_frsize // 1024
+
+
 def _held(stdout: str) -> list[str]:
     return sorted({line.strip() for line in (stdout or "").splitlines() if line.strip()})
 

@@ -90,3 +90,107 @@ def _plan(have: dict[str, _Have], want: dict[str, _Want]) -> list[tuple[str, str
         elif (h.uid, h.gid, h.mode) != (w.uid, w.gid, w.mode):
             actions.append((part, "attributes"))
     return actions
+
+
+def _colon_hex(data: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in data)
+
+
+def _general_name(name: Any, x509: Any) -> str | None:
+    """A subjectAltName entry as community.crypto prints it: DNS:name or IP:address."""
+    if isinstance(name, x509.DNSName):
+        return f"DNS:{name.value}"
+    if isinstance(name, x509.IPAddress):
+        return f"IP:{name.value}"
+    return None
+
+
+def _inspect(privkey: bytes | None, fullchain: bytes | None, renew_seconds: int, now: float) -> dict[str, Any] | None:
+    """The live leaf certificate and whether the live key is its key; None when either cannot be read.
+
+    The keys are those of community.crypto.x509_certificate_info that pidock.stack.tls uses
+    (fingerprints.sha256, not_after, serial_number, subject_alt_name, valid_at.renew), plus what its
+    keep-or-reissue decision compares (pidock.stack.tls_keep). Needs python3-cryptography; without it
+    (or with an unreadable or encrypted key) the role inspects with community.crypto as before.
+    """
+    if not privkey or not fullchain:
+        return None
+    try:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError:
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(fullchain)
+        key = serialization.load_pem_private_key(privkey, password=None)
+    except (ValueError, TypeError):
+        return None
+
+    def extension(cls: Any) -> Any:
+        try:
+            return cert.extensions.get_extension_for_class(cls)
+        except x509.ExtensionNotFound:
+            return None
+
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    public = key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        key_type, key_size, key_curve = "ECC", public.curve.key_size, public.curve.name
+    elif isinstance(public, rsa.RSAPublicKey):
+        key_type, key_size, key_curve = "RSA", public.key_size, None
+    else:
+        key_type, key_size, key_curve = type(public).__name__, None, None
+
+    san = extension(x509.SubjectAlternativeName)
+    names = [n for n in (_general_name(g, x509) for g in (san.value if san else [])) if n]
+    basic = extension(x509.BasicConstraints)
+    usage = extension(x509.KeyUsage)
+    usages = []
+    if usage:
+        for attr, label in (("digital_signature", "digitalSignature"), ("key_encipherment", "keyEncipherment")):
+            if getattr(usage.value, attr):
+                usages.append(label)
+        for attr, label in (
+            ("content_commitment", "nonRepudiation"),
+            ("data_encipherment", "dataEncipherment"),
+            ("key_cert_sign", "keyCertSign"),
+            ("crl_sign", "cRLSign"),
+        ):
+            if getattr(usage.value, attr):
+                usages.append(label)
+        if usage.value.key_agreement:
+            usages.append("keyAgreement")
+    eku = extension(x509.ExtendedKeyUsage)
+    eku_names = [
+        "serverAuth" if oid == ExtendedKeyUsageOID.SERVER_AUTH else oid.dotted_string
+        for oid in (eku.value if eku else [])
+    ]
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    # timezone.utc, not datetime.UTC: managed hosts may run Python older than 3.11.
+    utc = datetime.timezone.utc  # noqa: UP017
+    # cryptography < 42 (Debian 12 has 38) has only the naive UTC datetimes.
+    not_before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before.replace(tzinfo=utc)
+    not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=utc)
+    at = now + renew_seconds
+    return {
+        "fingerprints": {"sha256": _colon_hex(cert.fingerprint(hashes.SHA256()))},
+        "not_after": not_after.astimezone(utc).strftime("%Y%m%d%H%M%SZ"),
+        "serial_number": cert.serial_number,
+        "subject_alt_name": names,
+        "common_name": cn[0].value if cn else None,
+        "self_signed": cert.issuer == cert.subject,
+        "key_matches": public.public_bytes(der, spki) == cert.public_key().public_bytes(der, spki),
+        "key_type": key_type,
+        "key_size": key_size,
+        "key_curve": key_curve,
+        "ca": basic.value.ca if basic else None,
+        "key_usage": sorted(usages),
+        "extended_key_usage": eku_names,
+        "critical": sorted(e.oid.dotted_string for e in cert.extensions if e.critical),
+        "valid_at": {"renew": not_before.timestamp() <= at <= not_after.timestamp()},
+    }

@@ -15,6 +15,9 @@ description:
     packages apt holds, the age of apt's package lists, the installed engine's version, the current
     C(daemon.json) and whether the data root it names holds Docker data, the running engine's
     C(docker info), the compose v2 version, and the Raspberry Pi files the role edits.
+  - The compose role's preflight reads its part in the same call, what was four module runs per
+    deploy, the free space on the engine's data root, which of the stack's images are present
+    (O(images)) and the size of the image tarballs still to load (O(sizes)).
   - Read-only; a missing engine or file is reported as such (V(null), V(false)), never as a failure.
     It fails only when C(dpkg) or C(apt-mark) cannot be run (not a Debian-family host).
 author:
@@ -62,6 +65,18 @@ options:
     description: The systemd unit whose enabled and active state to read (RV(service_enabled), RV(service_active)).
     type: str
     default: docker.service
+  images:
+    description:
+      - Image references (name:tag, name@digest or ID) to look up in the local image store (RV(images)).
+      - Needs O(engine=true).
+    type: list
+    elements: str
+    default: []
+  sizes:
+    description: Paths whose size in bytes to report (RV(sizes)).
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -171,6 +186,24 @@ compose_version:
   type: str
   returned: always
   sample: 2.26.1
+data_root_free_kb:
+  description:
+    - Free KiB on the running engine's data root (C(DockerRootDir) of RV(info)), as C(df --output=avail)
+      counts them; on RV(data_root) when the engine did not answer; null when that path does not exist.
+  type: int
+  returned: always
+images:
+  description:
+    - The images of O(images) that are present, each as C(docker image inspect) prints it (the same
+      keys community.docker.docker_image_info returns). An absent image is simply not in the list.
+  type: list
+  elements: dict
+  returned: always
+sizes:
+  description: Each path of O(sizes) with its size in bytes, null when it does not exist.
+  type: dict
+  returned: always
+  sample: {"/opt/images/app.tar": 104857600}
 """
 
 import os
@@ -193,6 +226,20 @@ def _read(path: str) -> bytes | None:
 def _mtime(path: str) -> float | None:
     try:
         return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def _statvfs(path: str) -> os.statvfs_result | None:
+    try:
+        return os.statvfs(path)
+    except OSError:
+        return None
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
     except OSError:
         return None
 
@@ -239,11 +286,16 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
         engine_version = dh._dockerd_version(run_bounded([dockerd, "--version"])[1])
 
     info = compose = None
+    images: list[dict[str, Any]] = []
     docker = module.get_bin_path("docker")
     if docker:
         if p["engine"]:
             info = dh._docker_info(*run_bounded([docker, "info", "--format", "{{json .}}"]))
         compose = dh._compose_version(*run_bounded([docker, "compose", "version", "--short"]))
+        if p["engine"] and info is not None and p["images"]:
+            # rc 1 when some are missing: the ones found are still printed.
+            images = dh._image_inspect(run_bounded([docker, "image", "inspect", *p["images"]])[1])
+    free_root = (info or {}).get("DockerRootDir") or root
 
     missing: list[str] = []
     if p["packages"]:
@@ -279,6 +331,9 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
         "service_active": active,
         "info": info,
         "compose_version": compose,
+        "data_root_free_kb": dh._free_kb(_statvfs(free_root)),
+        "images": images,
+        "sizes": {path: _size(path) for path in p["sizes"]},
     }
 
 
@@ -295,6 +350,8 @@ def main() -> None:
             "engine": {"type": "bool", "default": True},
             "packages": {"type": "list", "elements": "str", "default": []},
             "service": {"type": "str", "default": "docker.service"},
+            "images": {"type": "list", "elements": "str", "default": []},
+            "sizes": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )

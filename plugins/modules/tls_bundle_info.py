@@ -26,6 +26,12 @@ options:
     type: list
     elements: str
     default: []
+  renew_days:
+    description:
+      - Inspect the live certificate and key as well (RV(certificate)), and say whether the
+        certificate is still valid this many days from now (RV(certificate.valid_at.renew)).
+      - Omitted, nothing is inspected.
+    type: int
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -69,8 +75,20 @@ packages_missing:
   type: list
   elements: str
   returned: always
+certificate:
+  description:
+    - The live leaf certificate, with the keys of community.crypto.x509_certificate_info that
+      pidock.stack.tls reads (C(fingerprints.sha256), C(not_after), C(serial_number),
+      C(subject_alt_name), C(valid_at.renew)) and what its keep-or-reissue decision compares
+      (C(common_name), C(self_signed), C(key_matches), C(key_type), C(key_size), C(key_curve), C(ca),
+      C(key_usage), C(extended_key_usage), C(critical)).
+    - Null without O(renew_days), when the key or the certificate is missing or cannot be read
+      (an encrypted key, say), or when python3-cryptography is not installed.
+  type: dict
+  returned: always
 """
 
+import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -88,12 +106,17 @@ def read(module: AnsibleModule) -> dict[str, Any]:
         out = module.run_command([dpkg_query, "-W", "-f", _dpkg.DPKG_QUERY_FORMAT, *packages])[1]
         installed = _dpkg.installed(out)
         missing = [p for p in packages if p not in installed]
+    renew_days = module.params["renew_days"]
+    certificate = None
+    if renew_days is not None:
+        certificate = tb._inspect(have["privkey"].content, have["fullchain"].content, renew_days * 86400, time.time())
     return {
         "privkey": tb._text(have["privkey"]),
         "fullchain": tb._text(have["fullchain"]),
         "ca": tb._text(have["ca"]),
         "record": tb._record(have["record"]),
         "packages_missing": missing,
+        "certificate": certificate,
     }
 
 
@@ -102,6 +125,7 @@ def main() -> None:
         argument_spec={
             "dir": {"type": "path", "required": True},
             "packages": {"type": "list", "elements": "str", "default": []},
+            "renew_days": {"type": "int"},
         },
         supports_check_mode=True,
     )

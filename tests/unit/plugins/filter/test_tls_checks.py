@@ -166,4 +166,4 @@ def test_good_variants_pass(cert, chain, names) -> None:
 
 
 def test_filters_exported() -> None:
-    assert set(FilterModule().filters()) == {"tls_input_errors", "tls_bundle_errors"}
+    assert set(FilterModule().filters()) == {"tls_input_errors", "tls_bundle_errors", "tls_reissue_reasons"}

@@ -289,3 +289,76 @@ def test_docker_calls_are_bounded_and_retried_once(
         ["/usr/bin/docker", "compose", "version", "--short"],
         ["/usr/bin/docker", "compose", "version", "--short"],
     ]
+
+
+IMAGE = {"Id": "sha256:aa", "RepoTags": ["local/app:1"], "Architecture": "arm64", "Config": {"Labels": None}}
+
+
+@pytest.mark.parametrize(
+    ("stdout", "expected"),
+    [
+        (json.dumps([IMAGE]), [IMAGE]),
+        # Some names missing: docker prints the images it found and fails for the rest.
+        (json.dumps([IMAGE, {"Id": ""}]), [IMAGE]),
+        ("[]\n", []),
+        ("", []),
+        ("Error: No such image: local/app:1", []),
+        (json.dumps({"Id": "sha256:aa"}), []),
+    ],
+)
+def test_image_inspect(stdout: str, expected: list[dict[str, Any]]) -> None:
+    assert dh._image_inspect(stdout) == expected
+
+
+def test_free_kb() -> None:
+    class Vfs:
+        f_bavail = 2048
+        f_frsize = 4096
+
+    assert dh._free_kb(Vfs()) == 8192
+    assert dh._free_kb(None) is None
+
+
+@pytest.mark.parametrize(
+    ("case", "engine_answers", "want_images", "asked_images"),
+    [
+        ("engine up: the images found, the sizes, the free space of its data root", True, [IMAGE], True),
+        ("engine down: no image asked for, free space of the configured root", False, [], False),
+    ],
+)
+def test_compose_preflight_read(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_module: RunModule,
+    case: str,
+    engine_answers: bool,
+    want_images: list[dict[str, Any]],
+    asked_images: bool,
+) -> None:
+    """What the compose role's preflight reads in the same call (was four module runs)."""
+    engine_root = tmp_path / "engine-root"
+    engine_root.mkdir()
+    (tmp_path / "var-lib-docker").mkdir()
+    tarball = tmp_path / "app.tar"
+    tarball.write_bytes(b"x" * 3000)
+    info = {**INFO, "DockerRootDir": str(engine_root)}
+    commands = {
+        **BASE_COMMANDS,
+        "docker info --format {{json .}}": (0, json.dumps(info), "") if engine_answers else (1, "", "no engine"),
+        "docker image inspect local/app:1 local/db:2": (1, json.dumps([IMAGE]), "Error: No such image: local/db:2"),
+    }
+    calls = _fake_commands(monkeypatch, commands, {"dpkg", "apt-mark", "docker"})
+    result = run_module(
+        docker_host_info.main,
+        {
+            **_args(tmp_path),
+            "images": ["local/app:1", "local/db:2"],
+            "sizes": [str(tarball), str(tmp_path / "missing.tar")],
+        },
+        check_mode=True,
+    )
+    assert result["images"] == want_images, case
+    assert result["sizes"] == {str(tarball): 3000, str(tmp_path / "missing.tar"): None}, case
+    vfs = os.statvfs(engine_root if engine_answers else tmp_path / "var-lib-docker")
+    assert abs(result["data_root_free_kb"] - vfs.f_bavail * vfs.f_frsize // 1024) < 1024 * 64, case
+    assert any(c[1:3] == ["image", "inspect"] for c in calls) is asked_images, case

@@ -153,8 +153,36 @@ def test_info_reads_the_bundle_and_the_bindings(
 
 
 def test_info_on_a_fresh_host(tmp_path: Path, run_module: RunModule) -> None:
-    got = run_module(tls_bundle_info.main, {"dir": str(tmp_path / "none")}, check_mode=True)
-    assert got == {"changed": False, "privkey": "", "fullchain": "", "ca": "", "record": {}, "packages_missing": []}
+    got = run_module(tls_bundle_info.main, {"dir": str(tmp_path / "none"), "renew_days": 30}, check_mode=True)
+    assert got == {
+        "changed": False,
+        "privkey": "",
+        "fullchain": "",
+        "ca": "",
+        "record": {},
+        "packages_missing": [],
+        "certificate": None,
+    }
+
+
+def test_info_inspects_the_live_pair_only_when_asked(tmp_path: Path, run_module: RunModule) -> None:
+    """renew_days: the live leaf and key inspected (the table of tls_reissue_reasons' cases is in
+    tests/unit/plugins/filter/test_tls_reissue.py); without it nothing is parsed."""
+    from tls_leaf import leaf
+
+    key, cert = leaf()
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "privkey.pem").write_bytes(key)
+    (tmp_path / "tls" / "fullchain.pem").write_bytes(cert)
+    got = run_module(tls_bundle_info.main, {"dir": str(tmp_path / "tls"), "renew_days": 30}, check_mode=True)
+    assert got["certificate"]["key_matches"] is True
+    assert got["certificate"]["subject_alt_name"] == ["DNS:localhost", "IP:127.0.0.1"]
+    # 3650 days left: still valid in 3600 days, not in 3700.
+    assert got["certificate"]["valid_at"] == {"renew": True}
+    got = run_module(tls_bundle_info.main, {"dir": str(tmp_path / "tls"), "renew_days": 3700}, check_mode=True)
+    assert got["certificate"]["valid_at"] == {"renew": False}
+    got = run_module(tls_bundle_info.main, {"dir": str(tmp_path / "tls")}, check_mode=True)
+    assert got["certificate"] is None
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,8 @@ lint: venv
 
 unit: venv
 	@# pytest exits 5 when it collects nothing; an empty tests/unit is not a failure.
-	rc=0; pytest tests/unit -q || rc=$$?; [ $$rc = 0 ] || [ $$rc = 5 ]
+	@# pytest-xdist: one worker per core.
+	rc=0; pytest tests/unit -q -n auto || rc=$$?; [ $$rc = 0 ] || [ $$rc = 5 ]
 
 molecule: setup
 	scripts/molecule-all.sh $(SCENARIOS)

@@ -29,7 +29,7 @@ options:
   renew_days:
     description:
       - Inspect the live certificate and key as well (RV(certificate)), and say whether the
-        certificate is still valid this many days from now (RV(certificate.valid_at.renew)).
+        certificate is still valid this many days from now (C(valid_at.renew) of RV(certificate)).
       - Omitted, nothing is inspected.
     type: int
 extends_documentation_fragment:

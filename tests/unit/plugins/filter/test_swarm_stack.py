@@ -118,7 +118,11 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("which", "path", "value", "message"), BAD, ids=[f"{b[1]}={b[2]}" for b in BAD])
+# Stable ids (pytest-xdist workers must collect the same names): no object repr in them.
+BAD_IDS = [f"{b[1]}={'(deleted)' if b[2] is _DELETE else b[2]}" for b in BAD]
+
+
+@pytest.mark.parametrize(("which", "path", "value", "message"), BAD, ids=BAD_IDS)
 def test_bad_inputs_are_refused_by_name(which: str, path: str, value: Any, message: str) -> None:
     stack = _with(STACK, path, value) if which == "stack" else STACK
     swarm = _with(SWARM, path, value) if which == "swarm" else SWARM

@@ -223,23 +223,10 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def _mtime(path: str) -> float | None:
+def _stat(path: str, call: Any = os.stat) -> Any | None:
+    """os.stat (or os.statvfs) of path, None when it cannot be read."""
     try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
-
-
-def _statvfs(path: str) -> os.statvfs_result | None:
-    try:
-        return os.statvfs(path)
-    except OSError:
-        return None
-
-
-def _size(path: str) -> int | None:
-    try:
-        return os.stat(path).st_size
+        return call(path)
     except OSError:
         return None
 
@@ -320,7 +307,11 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
         "dhcpcd_conf_exists": os.path.exists(p["dhcpcd_conf"]),
         "ipv6_unavailable": dh._ipv6_unavailable(_read(p["ipv6_sysctl_file"])),
         "held_packages": dh._held(holds),
-        "apt_lists_age": dh._apt_lists_age(time.time(), _mtime(dh._APT_UPDATE_STAMP), _mtime(dh._APT_LISTS)),
+        "apt_lists_age": dh._apt_lists_age(
+            time.time(),
+            getattr(_stat(dh._APT_UPDATE_STAMP), "st_mtime", None),
+            getattr(_stat(dh._APT_LISTS), "st_mtime", None),
+        ),
         "engine_version": engine_version,
         "daemon_config": config,
         "daemon_config_error": config_error,
@@ -331,9 +322,9 @@ def read_host(module: AnsibleModule) -> dict[str, Any]:
         "service_active": active,
         "info": info,
         "compose_version": compose,
-        "data_root_free_kb": dh._free_kb(_statvfs(free_root)),
+        "data_root_free_kb": dh._free_kb(_stat(free_root, os.statvfs)),
         "images": images,
-        "sizes": {path: _size(path) for path in p["sizes"]},
+        "sizes": {path: getattr(_stat(path), "st_size", None) for path in p["sizes"]},
     }
 
 

@@ -16,9 +16,15 @@ same host:
   downtime  freeze -> the stack serves (its health gate passed through the front door),
             from the ledger                                      target: <= 60 s
             (and freeze -> cutover verified, which adds the checks of the served certificate)
+  rollback  after writes through the stack (--rollback-rows rows inserted, a tenth updated, a
+            hundredth deleted; --rollback-files uploads added, a tenth changed, a tenth deleted),
+            playbooks/migrate_rollback.yml carries them back: its wall time, the downtime a
+            client saw (a probe at 20 requests/s through the front door: longest gap between
+            two answers, failed requests) and what the ledger says was carried (rows per table,
+            files and bytes per volume)
 
     PYTHONPATH=collections .venv/bin/python benchmarks/migrate_bench.py [--items 50000]
-        [--ballast-mb 1024] [--keep]
+        [--ballast-mb 1024] [--rollback-rows 5000] [--rollback-files 200] [--no-rollback] [--keep]
 
 Prints one line per measure. Traffic stays inside the test host.
 """
@@ -64,7 +70,10 @@ def playbook(inventory: Path, path: str, *extra: str, env: dict[str, str]) -> fl
     start = time.monotonic()
     proc = subprocess.run(
         [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(inventory), path, *extra],
-        cwd=ROOT, env=env, text=True, capture_output=True,
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
     )
     took = time.monotonic() - start
     log = inventory.parent / (Path(path).stem + f"-{int(start)}.log")
@@ -84,10 +93,102 @@ def phase_seconds(entry: dict) -> float:
     return (datetime.strptime(entry["verified"], fmt) - datetime.strptime(entry["started"], fmt)).total_seconds()
 
 
+STACK_SQL = (
+    "docker exec -i $(docker ps -q --filter label=com.docker.compose.project=inventory"
+    " --filter label=com.docker.compose.service=postgres) psql -XtAq -v ON_ERROR_STOP=1 -U postgres -d inventory_db"
+)
+
+
+def write_through_the_stack(rows: int, files: int) -> None:
+    """Rows inserted, updated and deleted in items (vector column) and images; uploads added,
+    changed and deleted in the stack's images volume, from inside the app's container."""
+    app = on_host(
+        "docker ps --filter label=com.docker.compose.project=inventory"
+        " --format '{{.ID}} {{.Label \"com.docker.compose.service\"}}' | awk '$2 ~ /^app/ { print $1; exit }'"
+    )
+    if not app:
+        sys.exit("no app container of the stack is running")
+    on_host(
+        f"docker exec {app} sh -ec 'cd /var/lib/inventory/images; mkdir -p bench-after-cutover;"
+        f" for i in $(seq 1 {files}); do head -c 100000 /dev/urandom > bench-after-cutover/$i.jpg; done;"
+        f" for i in $(seq 1 {max(files // 10, 1)}); do head -c 5000 /dev/urandom > bench-after-cutover/$i.jpg; done;"
+        f" for i in $(seq {files - max(files // 10, 1) + 1} {files}); do rm bench-after-cutover/$i.jpg; done'"
+    )
+    on_host(
+        f"{STACK_SQL} <<'SQL'\n"
+        "BEGIN;\n"
+        "INSERT INTO items (name, category_id, quantity, price, attributes, embedding, created_at)"
+        f" SELECT 'bench after cutover ' || g, 7, g, 1.5, '{{}}', (SELECT embedding FROM items"
+        f" WHERE embedding IS NOT NULL LIMIT 1), now() FROM generate_series(1, {rows}) AS g;\n"
+        "UPDATE items SET quantity = quantity + 1 WHERE id IN"
+        f" (SELECT id FROM items ORDER BY id LIMIT {max(rows // 10, 1)});\n"
+        f"DELETE FROM items WHERE id IN (SELECT id FROM items i WHERE NOT EXISTS"
+        f" (SELECT 1 FROM images m WHERE m.item_id = i.id) ORDER BY id DESC LIMIT {max(rows // 100, 1)});\n"
+        "COMMIT;\n"
+        "SQL"
+    )
+
+
+def rollback(inventory: Path, env: dict[str, str], rows: int, files: int) -> None:
+    """Writes through the stack, then migrate_rollback.yml with a probe at the front door."""
+    write_through_the_stack(rows, files)
+    sh("docker", "cp", str(ROOT / "molecule/compose_deploy/files/probe.py"), f"{HOST}:/root/probe.py")
+    on_host("rm -f /root/probe.stop /root/probe-rollback.json")
+    sh(
+        "docker",
+        "exec",
+        "-d",
+        HOST,
+        "python3",
+        "/root/probe.py",
+        "--rate",
+        "20",
+        "--max-seconds",
+        "1800",
+        "--out",
+        "/root/probe-rollback.json",
+    )
+    time.sleep(2)
+    try:
+        wall = playbook(inventory, "playbooks/migrate_rollback.yml", env=env)
+    finally:
+        on_host("touch /root/probe.stop")
+    probe: dict = {}
+    for _attempt in range(30):
+        text = sh("docker", "exec", HOST, "cat", "/root/probe-rollback.json", check=False).stdout.strip()
+        if text:
+            probe = json.loads(text)
+            break
+        time.sleep(1)
+    note = (ledger().get("rollbacks") or [{}])[-1]
+    carried = note.get("carried") or {}
+    print(
+        f"rollback: playbook wall {wall:.0f} s; a client at 20 requests/s saw {probe.get('failed', '?')} of"
+        f" {probe.get('requests', '?')} requests fail, longest gap between two answers"
+        f" {probe.get('longest_gap_s', '?')} s (the downtime as served)"
+    )
+    for table in carried.get("tables") or []:
+        print(
+            f"  carried table {table['table']}: {table['change']}, rows {table['rows_before']} -> {table['rows_after']}"
+        )
+    for name, tree in sorted((carried.get("trees") or {}).items()):
+        print(
+            f"  carried volume tree {name}: {tree['files']} files, {tree['bytes'] / 1e6:.1f} MB copied,"
+            f" {tree['removed']} removed"
+        )
+    print(
+        f"  carried in all: rows +{carried.get('rows_added', 0)} -{carried.get('rows_removed', 0)},"
+        f" {carried.get('files', 0)} files, {carried.get('bytes', 0) / 1e6:.1f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=50000)
     parser.add_argument("--ballast-mb", type=int, default=1024)
+    parser.add_argument("--rollback-rows", type=int, default=5000, help="rows the stack writes before the rollback")
+    parser.add_argument("--rollback-files", type=int, default=200, help="uploads the stack adds before the rollback")
+    parser.add_argument("--no-rollback", action="store_true", help="stop after the migration")
     parser.add_argument("--keep", action="store_true", help="keep the test host")
     args = parser.parse_args()
 
@@ -96,28 +197,48 @@ def main() -> None:
     group_vars["migrate_test_item_count"] = args.items
     work = Path(tempfile.mkdtemp(prefix="pidock-bench-migrate-"))
     inventory = work / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {
-        "hosts": {HOST: {"ansible_connection": "community.docker.docker"}},
-        "vars": group_vars,
-    }}), encoding="utf-8")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_PIPELINING="true",
-               MOLECULE_PROJECT_DIRECTORY=str(ROOT), MOLECULE_EPHEMERAL_DIRECTORY=str(work),
-               PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {HOST: {"ansible_connection": "community.docker.docker"}},
+                    "vars": group_vars,
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_PIPELINING="true",
+        MOLECULE_PROJECT_DIRECTORY=str(ROOT),
+        MOLECULE_EPHEMERAL_DIRECTORY=str(work),
+        PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}",
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+        PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
+    )
 
-    print(sh(sys.executable, str(ROOT / "scripts/testhost.py"), "create", HOST, "local/debian-docker:trixie").stdout,
-          end="", file=sys.stderr)
+    print(
+        sh(sys.executable, str(ROOT / "scripts/testhost.py"), "create", HOST, "local/debian-docker:trixie").stdout,
+        end="",
+        file=sys.stderr,
+    )
     try:
         print(f"== building the bare-metal host ({args.items} items)", file=sys.stderr)
         took = playbook(inventory, "molecule/migrate/prepare.yml", env=env)
         print(f"prepare: {took:.0f} s", file=sys.stderr)
         on_host(
             "mkdir -p /var/lib/inventory/images/ballast; cd /var/lib/inventory/images/ballast;"
-            f" for i in $(seq 1 {args.ballast_mb // 16}); do head -c 16M /dev/urandom > \"upload $i.bin\"; done;"
+            f' for i in $(seq 1 {args.ballast_mb // 16}); do head -c 16M /dev/urandom > "upload $i.bin"; done;'
             " chown -R inventory:inventory /var/lib/inventory/images"
         )
-        tree_bytes = int(on_host("du -sb --apparent-size /var/lib/inventory/images /var/lib/inventory/ml_cache"
-                                 " | awk '{s+=$1} END {print s}'"))
+        tree_bytes = int(
+            on_host(
+                "du -sb --apparent-size /var/lib/inventory/images /var/lib/inventory/ml_cache"
+                " | awk '{s+=$1} END {print s}'"
+            )
+        )
         db_bytes = int(on_host("runuser -u postgres -- psql -XtAq -c \"SELECT pg_database_size('inventory_db')\""))
         files = int(on_host("find /var/lib/inventory/images /var/lib/inventory/ml_cache -type f | wc -l"))
         print(f"data: {tree_bytes / 1e6:.0f} MB in {files} files; database {db_bytes / 1e6:.0f} MB")
@@ -151,9 +272,13 @@ def main() -> None:
 
         playbook(inventory, "playbooks/migrate.yml", "-e", json.dumps({"migrate_phases": ["presync"]}), env=env)
         presync = phase_seconds(ledger()["phases"]["presync"])
-        wall = playbook(inventory, "playbooks/migrate.yml", "-e",
-                        json.dumps({"migrate_phases": ["freeze", "dump", "restore", "delta", "verify", "cutover"]}),
-                        env=env)
+        wall = playbook(
+            inventory,
+            "playbooks/migrate.yml",
+            "-e",
+            json.dumps({"migrate_phases": ["freeze", "dump", "restore", "delta", "verify", "cutover"]}),
+            env=env,
+        )
         phases = ledger()["phases"]
         db = phase_seconds(phases["dump"]) + phase_seconds(phases["restore"])
         downtime = phases["cutover"]["downtime_seconds"]
@@ -162,20 +287,29 @@ def main() -> None:
             return tree_bytes / 1e6 / seconds
 
         work = sum(tree.get("seconds") or 0 for tree in ledger()["phases"]["presync"]["trees"].values())
-        print(f"files: raw tar|tar {raw_files:.1f} s ({rate(raw_files):.0f} MB/s); presync phase {presync:.1f} s"
-              f" ({rate(presync):.0f} MB/s, verification included) -> {raw_files / presync:.2f}x raw throughput"
-              f" (target >= 0.9x); copy module work {work:.1f} s ({rate(work):.0f} MB/s) -> {raw_files / work:.2f}x")
-        print(f"database: raw pg_dump -Fc | pg_restore {raw_db:.1f} s (gzip, the default),"
-              f" {raw_db_zstd:.1f} s (--compress={COMPRESSION}); dump + restore phases {db:.1f} s"
-              f" (dump {phase_seconds(phases['dump']):.1f}, restore {phase_seconds(phases['restore']):.1f})"
-              f" -> {db / raw_db:.2f}x / {db / raw_db_zstd:.2f}x raw time (target <= 1.2x)")
+        print(
+            f"files: raw tar|tar {raw_files:.1f} s ({rate(raw_files):.0f} MB/s); presync phase {presync:.1f} s"
+            f" ({rate(presync):.0f} MB/s, verification included) -> {raw_files / presync:.2f}x raw throughput"
+            f" (target >= 0.9x); copy module work {work:.1f} s ({rate(work):.0f} MB/s) -> {raw_files / work:.2f}x"
+        )
+        print(
+            f"database: raw pg_dump -Fc | pg_restore {raw_db:.1f} s (gzip, the default),"
+            f" {raw_db_zstd:.1f} s (--compress={COMPRESSION}); dump + restore phases {db:.1f} s"
+            f" (dump {phase_seconds(phases['dump']):.1f}, restore {phase_seconds(phases['restore']):.1f})"
+            f" -> {db / raw_db:.2f}x / {db / raw_db_zstd:.2f}x raw time (target <= 1.2x)"
+        )
         for name in ("freeze", "dump", "restore", "delta", "verify", "cutover"):
             print(f"  phase {name}: {phase_seconds(phases[name]):.1f} s")
         fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-        until_verified = (datetime.strptime(phases["cutover"]["verified"], fmt)
-                          - datetime.strptime(phases["freeze"]["started"], fmt)).total_seconds()
-        print(f"downtime freeze -> stack serving: {downtime} s (target <= 60 s); freeze -> cutover verified"
-              f" {until_verified:.1f} s; playbook wall {wall:.0f} s")
+        until_verified = (
+            datetime.strptime(phases["cutover"]["verified"], fmt) - datetime.strptime(phases["freeze"]["started"], fmt)
+        ).total_seconds()
+        print(
+            f"downtime freeze -> stack serving: {downtime} s (target <= 60 s); freeze -> cutover verified"
+            f" {until_verified:.1f} s; playbook wall {wall:.0f} s"
+        )
+        if not args.no_rollback:
+            rollback(inventory, env, args.rollback_rows, args.rollback_files)
     finally:
         if not args.keep:
             sh(sys.executable, str(ROOT / "scripts/testhost.py"), "remove", HOST, check=False)

@@ -22,8 +22,9 @@ MIRROR="${PIDOCK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # Bumped when what the image holds changes: a cached image with another version is rebuilt. The
 # amd64 host image's own version is part of it (its files, e.g. the zipimport cache, come along).
-IMAGE_RECIPE=4
+IMAGE_RECIPE=5
 VENV_PY="${PIDOCK_ROOT}/.venv/bin/python"
+PREWARM="${PIDOCK_ROOT}/images/testhost/prewarm_zipimport_cache.py"
 
 # role_packages VAR...: the docker role's package lists VAR... for Debian 13, one name per line.
 role_packages() {
@@ -53,7 +54,7 @@ grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null \
   || die "qemu-aarch64 is not registered with binfmt_misc (update-binfmts --enable qemu-aarch64)"
 
 # binfmt registration does not survive a reboot: it is checked above even for a cached image.
-IMAGE_VERSION="${IMAGE_RECIPE}-$(docker image inspect -f '{{index .Config.Labels "io.pidock.image-version"}}' "$BASE" 2>/dev/null || true)"
+IMAGE_VERSION="${IMAGE_RECIPE}-$(sha256sum "$PREWARM" | cut -c1-8)-$(docker image inspect -f '{{index .Config.Labels "io.pidock.image-version"}}' "$BASE" 2>/dev/null || true)"
 if [ "${FORCE:-0}" != 1 ] && [ "$(docker image inspect -f '{{index .Config.Labels "io.pidock.image-version"}}' "$TAG" 2>/dev/null)" = "$IMAGE_VERSION" ]; then
   log "$TAG: cached"
   exit 0
@@ -114,6 +115,27 @@ audit="$(chroot "$work/root" dpkg --audit 2>&1)" || true
 [ -z "$audit" ] || { echo "$audit" >&2; die "$TAG: dpkg --audit found problems"; }
 chroot "$work/root" python3 -c 'import apt_pkg, json, platform; assert platform.machine() == "aarch64"' \
   || die "$TAG: python3 does not run as aarch64"
+
+# The zipimport cache (images/testhost/pidock_zipimport_cache.py) filled natively: the bytecode of
+# Ansible's module_utils and modules, community.docker's and this collection's, compiled by the
+# amd64 host's Python (the same Debian python3 version) under the emulated interpreter's cache keys.
+# Under qemu the first module runs spent most of their time compiling these sources.
+target_py="$(chroot "$work/root" python3 -c 'import sys; print(sys.version)')"
+site="$(realpath "$("$VENV_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')")"
+mkdir -p "$work/pidock-tree/ansible_collections/pidock/stack/plugins" "$work/root/var/cache/pidock-zipimport"
+cp -r "${PIDOCK_ROOT}/plugins/module_utils" "${PIDOCK_ROOT}/plugins/modules" \
+  "$work/pidock-tree/ansible_collections/pidock/stack/plugins/"
+prefixes=()
+for prefix in ansible/module_utils ansible/modules ansible_collections/community/docker/plugins/module_utils \
+  ansible_collections/community/docker/plugins/modules ansible_collections/pidock/stack/plugins/module_utils \
+  ansible_collections/pidock/stack/plugins/modules; do
+  prefixes+=(--prefix "$prefix")
+done
+log "$TAG: prewarming the zipimport cache natively"
+docker run --rm --network none -v "$PREWARM:/prewarm.py:ro" -v "$site:/site:ro" -v "$work/pidock-tree:/pidock:ro" \
+  -v "$work/root/var/cache/pidock-zipimport:/cache" "$BASE" \
+  python3 /prewarm.py --python-version "$target_py" --cache /cache --tree /site --tree /pidock "${prefixes[@]}" >&2 \
+  || die "$TAG: prewarming the zipimport cache failed"
 
 # Same conventions as the amd64 hosts: empty apt lists that look stale, no caches.
 # A local apt repository holding what the docker role installs from Debian on this host (its

@@ -7,9 +7,13 @@ migrate_env_file(text)              -> {values, keys, errors}: an env file parse
 migrate_env_report(text, secrets)   -> {keys, errors, missing}: the same without any value (safe to log)
 migrate_volume_blockers(volumes, project)
                                     -> blockers for the stack's three target volumes
+migrate_volume_users_blockers(containers, volumes, ledger)
+                                    -> blockers for running containers that mount them
 migrate_plan(facts)                 -> {host, target_host, source, target, estimate, blockers, warnings}
 migrate_baseline_diff(source, target)
                                     -> messages, one per difference of two database baselines
+migrate_restore_guard(current, recorded, database, volume)
+                                    -> why restore must not drop the database the stack volume holds
 migrate_baseline_changes(before, after)
                                     -> {changed, tables, sequences}: what was written between two baselines
 
@@ -278,6 +282,48 @@ def migrate_stack_writes_blockers(
     ]
 
 
+_WRITING_PHASES = ("presync", "restore", "delta")
+
+
+def migrate_volume_users_blockers(
+    containers: Iterable[Mapping[str, Any]] | None, volumes: Iterable[str], ledger: Mapping[str, Any] | None
+) -> list[str]:
+    """A blocker per running container, not the migration's own, that has a target volume mounted.
+
+    Read from the engine, not the ledger: a stack that serves from the volumes (a ledger removed or
+    edited by hand, or a stack deployed before the migration) would have its database dropped and its
+    files deleted by restore and delta, and two PostgreSQL servers must never share one data
+    directory. Only while a phase that writes the volumes (presync, restore, delta) is still to be
+    verified: after a verified cutover the stack serving from them is the migration's outcome.
+    """
+    phases = (ledger or {}).get("phases") or {}
+    if all((phases.get(p) or {}).get("status") == "verified" for p in _WRITING_PHASES):
+        return []
+    wanted = set(volumes)
+    blockers = []
+    for container in containers or []:
+        labels = container.get("Labels") or {}
+        if str(labels.get("pidock.migrate", "")).lower() == "true":
+            continue
+        state = str(container.get("State") or "running")
+        if state not in ("running", "restarting", "paused"):
+            continue
+        mounts = container.get("Mounts") or []
+        mounted = sorted(str(m.get("Name")) for m in mounts if m.get("Type") == "volume" and m.get("Name") in wanted)
+        if not mounted:
+            continue
+        name = ",".join(n.lstrip("/") for n in container.get("Names") or []) or str(container.get("Id", "?"))[:12]
+        project = labels.get("com.docker.compose.project")
+        blockers.append(
+            f"container {name}{f' (compose project {project})' if project else ''} is running with "
+            f"{', '.join(mounted)} mounted: a stack serves from the target volumes, and restore would drop its "
+            "database and delta delete its files (and two PostgreSQL servers must never share a data directory). "
+            "If it holds writes you need, roll back with playbooks/migrate_rollback.yml or save them; then stop it "
+            "and run the migration again"
+        )
+    return blockers
+
+
 # ---------------------------------------------------------------------------------------------
 # Small parsers of the probes' output
 # ---------------------------------------------------------------------------------------------
@@ -414,8 +460,10 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     paths ({path: exists}), trees ({path: {counts, total_bytes}}), hf (hf_cache_check result or
     None), units (systemctl show text), space (space.sh lines), listeners (listeners.sh lines),
     env (migrate_env_report or None), volumes (see migrate_volume_blockers) or volume_info and
-    volume_find (the registered loop results, see _volumes), engine ({version, ipv6_disabled,
-    ipv6_workaround or environment}, see _engine), ledger (the migration ledger: its rollbacks).
+    volume_find (the registered loop results, see _volumes), volume_users (the engine's containers
+    that mount a target volume, see migrate_volume_users_blockers), engine ({version, ipv6_disabled,
+    ipv6_workaround or environment}, see _engine), ledger (the migration ledger: its rollbacks and
+    phases).
     """
     cfg = facts["config"]
     blockers: list[str] = []
@@ -594,6 +642,11 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     # ---- volumes
     volumes = list(facts.get("volumes") or _volumes(facts.get("volume_info") or [], facts.get("volume_find") or []))
     blockers.extend(migrate_volume_blockers(volumes, cfg.get("project", "")))
+    blockers.extend(
+        migrate_volume_users_blockers(
+            facts.get("volume_users"), [str(v.get("name")) for v in volumes if v.get("name")], facts.get("ledger")
+        )
+    )
 
     # ---- estimate
     copy_rate, dump_rate = float(cfg["copy_rate"]), float(cfg["dump_rate"])
@@ -722,6 +775,49 @@ def migrate_baseline_diff(source: Mapping[str, Any], target: Mapping[str, Any]) 
     return diff
 
 
+RESTORING = {"restoring": True}
+
+
+def migrate_restore_guard(
+    current: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None, database: str = "", volume: str = ""
+) -> list[str]:
+    """Why restore must not drop the database the stack's volume holds now (empty: it may).
+
+    ``current`` is the baseline of that database (None or empty: there is none); ``recorded`` what
+    the migration last recorded for it (the ``stack-baseline.<volume>.json`` file): the baseline verify took
+    (the stack served from it after cutover), the one a rollback carried back to the bare metal,
+    ``{"restoring": true}`` while a restore of this migration is under way (nothing served from it),
+    or None when the migration never recorded one. Read from the data, not the ledger: a removed or
+    edited ledger cannot make restore drop writes that exist only in the stack.
+    """
+    if not current:
+        return []
+    where = f"{database or 'the database'} in {volume or 'the stack volume'}"
+    if recorded and recorded.get("restoring"):
+        return []
+    if not recorded:
+        tables = [t for t in current.get("tables", []) if int(t.get("rows") or 0) > 0]
+        if not tables:
+            return []
+        rows = sum(int(t["rows"]) for t in tables)
+        return [
+            f"{where} holds {rows} row(s) in {len(tables)} table(s) ({', '.join(t['table'] for t in tables[:5])}"
+            f"{', ...' if len(tables) > 5 else ''}) that this migration never recorded there; restore would drop "
+            "them. Save what you need (or point migrate_target_pgdata_volume at another volume), then set "
+            "migrate_discard_stack_writes: true to migrate anyway"
+        ]
+    diff = migrate_baseline_diff(recorded, current)
+    if not diff:
+        return []
+    shown = "; ".join(diff[:5]) + ("; ..." if len(diff) > 5 else "")
+    return [
+        f"{where} changed since the migration last recorded it (its cutover, or a rollback that carried the "
+        f"stack's writes back): {shown}. Those writes exist only in the stack and restore would drop them; roll "
+        "back with playbooks/migrate_rollback.yml to carry them to the bare metal first, or save them and set "
+        "migrate_discard_stack_writes: true"
+    ]
+
+
 def migrate_baseline_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     """What was written between two baselines of one database (e.g. the stack's since cutover):
     tables added, dropped or changed (rows before and after), sequences moved. The summary a
@@ -758,6 +854,7 @@ class FilterModule:
             "migrate_env_secrets": migrate_env_secrets,
             "migrate_volume_blockers": migrate_volume_blockers,
             "migrate_stack_writes_blockers": migrate_stack_writes_blockers,
+            "migrate_restore_guard": migrate_restore_guard,
             "migrate_plan": migrate_plan,
             "migrate_baseline_diff": migrate_baseline_diff,
             "migrate_baseline_changes": migrate_baseline_changes,

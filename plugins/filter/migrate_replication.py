@@ -33,16 +33,88 @@ _LSN_RE = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 _PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
 # Words PostgreSQL would not take unquoted as a name (the reserved keywords that matter in a
 # qualified sequence name; anything else unusual is quoted by _PLAIN_IDENT anyway).
-_RESERVED = frozenset({
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case", "cast",
-    "check", "collate", "column", "constraint", "create", "current_catalog", "current_date", "current_role",
-    "current_time", "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do",
-    "else", "end", "except", "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in",
-    "initially", "intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp", "not",
-    "null", "offset", "on", "only", "or", "order", "placing", "primary", "references", "returning", "select",
-    "session_user", "some", "symmetric", "system_user", "table", "then", "to", "trailing", "true", "union",
-    "unique", "user", "using", "variadic", "when", "where", "window", "with",
-})
+_RESERVED = frozenset(
+    {
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "initially",
+        "intersect",
+        "into",
+        "lateral",
+        "leading",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "placing",
+        "primary",
+        "references",
+        "returning",
+        "select",
+        "session_user",
+        "some",
+        "symmetric",
+        "system_user",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "variadic",
+        "when",
+        "where",
+        "window",
+        "with",
+    }
+)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -124,10 +196,12 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
     src_v, tgt_v = _int(source.get("version_num")), _int(target.get("version_num"))
     if src_v and src_v < _MIN_VERSION_NUM:
         reasons.append(
-            f"the bare-metal PostgreSQL {_major_text(src_v)} has no logical replication (10 or later needed)")
+            f"the bare-metal PostgreSQL {_major_text(src_v)} has no logical replication (10 or later needed)"
+        )
     if src_v and tgt_v and _major(tgt_v) < _major(src_v):
         reasons.append(
-            f"the stack's PostgreSQL {_major_text(tgt_v)} is older than the bare metal's {_major_text(src_v)}")
+            f"the stack's PostgreSQL {_major_text(tgt_v)} is older than the bare metal's {_major_text(src_v)}"
+        )
 
     # Server settings that need one restart of the bare-metal PostgreSQL.
     restart_settings: dict[str, Any] = {}
@@ -148,11 +222,13 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
             out["restart_settings"] = restart_settings
             steps.append(
                 f"restart the bare-metal PostgreSQL once to set {what} (about {restart_s} s without the "
-                "database, before the freeze; migrate_replication_allow_restart is true)")
+                "database, before the freeze; migrate_replication_allow_restart is true)"
+            )
         else:
             reasons.append(
                 f"{what} needs a restart of the bare-metal PostgreSQL (allow it with "
-                "migrate_replication_allow_restart: true)")
+                "migrate_replication_allow_restart: true)"
+            )
 
     # What logical replication cannot carry.
     tables = [t for t in source.get("tables") or [] if str(t.get("persistence") or "p") != "t"]
@@ -181,11 +257,13 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
             out["replica_identity_full"] = keyless
             steps.append(
                 f"ALTER TABLE ... REPLICA IDENTITY FULL on {', '.join(keyless)} (no primary key or replica "
-                "identity; migrate_replication_allow_replica_identity_full is true)")
+                "identity; migrate_replication_allow_replica_identity_full is true)"
+            )
         else:
             reasons.append(
                 f"tables without a primary key or replica identity: {', '.join(keyless)} (allow REPLICA IDENTITY "
-                "FULL with migrate_replication_allow_replica_identity_full: true)")
+                "FULL with migrate_replication_allow_replica_identity_full: true)"
+            )
 
     # Extensions: the schema is created in the stack from the bare metal's; a version the stack
     # would install differently is stated (both methods carry the same schema).
@@ -197,8 +275,7 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
         if name not in tgt_ext:
             reasons.append(f"extension {name} is not available in the stack's PostgreSQL")
         elif str(tgt_ext[name]) != str(src_ext[name]):
-            out["warnings"].append(
-                f"extension {name}: {src_ext[name]} on the bare metal, {tgt_ext[name]} in the stack")
+            out["warnings"].append(f"extension {name}: {src_ext[name]} on the bare metal, {tgt_ext[name]} in the stack")
 
     if not reasons:
         out["method"] = "replicate"

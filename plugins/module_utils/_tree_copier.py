@@ -178,6 +178,7 @@ class _TreeCopier:
         ignore: Iterable[str] = (),
         limit: int = 100,
         stat_cache: str | None = None,
+        changed_since: float | None = None,
     ) -> None:
         self.source = os.fsencode(source)
         self.target = os.fsencode(target)
@@ -202,6 +203,8 @@ class _TreeCopier:
         self.stat_cache = stat_cache
         self.src_cache, self.dst_cache = _load_stat_cache(stat_cache) if stat_cache else ({}, {})
         self.stat_cache_text: str | None = None  # what to write to stat_cache once the copy is verified
+        # Refuse to write when an entry of the target changed (its ctime) after this time (see guard_file).
+        self.changed_since = changed_since
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -254,12 +257,22 @@ class _TreeCopier:
             return
         if not stat.S_ISDIR(st.st_mode):
             raise _CopyError(f"copy_to {_show(self.target)} exists and is not a directory")
+        changed: list[bytes] = []
         for rel, tst in _walk(self.target, self.patterns):
             self.existing[rel] = tst
+            if self.changed_since is not None and tst.st_ctime > self.changed_since:
+                changed.append(rel)
             if stat.S_ISDIR(tst.st_mode):
                 partial = os.path.join(self._dst(rel), _PARTIAL)
                 if os.path.isdir(partial) and not os.path.islink(partial):
                     self.partials.add(partial)
+        if changed:
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.changed_since))
+            shown = ", ".join(_show(r) for r in sorted(changed)[:5]) + (", ..." if len(changed) > 5 else "")
+            raise _CopyError(
+                f"{len(changed)} entr{'y' if len(changed) == 1 else 'ies'} of {_show(self.target)} changed after "
+                f"{when} (guard_file), written by something other than this copy: {shown}. Nothing was written"
+            )
 
     def _prune(self, scan: _Scan) -> None:
         """Remove entries of the target whose type differs from the source, and strays when delete is on."""

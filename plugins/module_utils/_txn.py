@@ -805,6 +805,9 @@ class Switch:
         try:
             if self.s.front_enabled:
                 self._step("drain", self.drain_front)
+            # The retire's `up` also stops and recreates the in-place services: their interruption
+            # starts here, and ends when they are healthy and the front door answers again.
+            start = self.clock()
             self._step(
                 "retire",
                 lambda: self._docker(
@@ -812,7 +815,6 @@ class Switch:
                 ),
             )
             if in_place:
-                start = self.clock()
                 self._step("in_place", lambda: self.wait_healthy(in_place))
                 self.gate(begin["to_version"])
                 interruption = round(self.clock() - start, 2)

@@ -319,10 +319,14 @@ def _message(result: dict[str, Any]) -> str:
     what = f"{result.get('release')} ({result.get('version')})"
     served = result.get("served")
     if result.get("outcome") == "rolled_back":
-        return (
+        text = (
             f"Release {what} failed its health gate: {result.get('error')}. Rolled back to {result.get('previous')}; "
             f"the front door serves {served}."
         )
+        kept = [str(i.get("service")) for i in (result.get("plan") or {}).get("in_place") or []]
+        if kept:
+            text += f" Not touched (planned in place, after the gate): {', '.join(kept)}."
+        return text
     return f"Switch to {what} failed: {result.get('error')}. The front door serves {served}."
 
 

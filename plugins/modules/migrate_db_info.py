@@ -180,13 +180,19 @@ def read(module: AnsibleModule, psql: list[str], database: str, part: str):
     argv = [*psql, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", QUERIES[part]]
     rc, out, err = module.run_command(argv)
     if rc != 0:
-        module.fail_json(msg=f"reading {part} of database {database} failed (rc={rc}): {err.strip() or out.strip()}",
-                         part=part, rc=rc)
+        module.fail_json(
+            msg=f"reading {part} of database {database} failed (rc={rc}): {err.strip() or out.strip()}",
+            part=part,
+            rc=rc,
+        )
     try:
         return json.loads(out.strip())
     except ValueError:
-        module.fail_json(msg=f"reading {part} of database {database}: psql did not print one JSON document",
-                         part=part, stdout=out[-2000:])
+        module.fail_json(
+            msg=f"reading {part} of database {database}: psql did not print one JSON document",
+            part=part,
+            stdout=out[-2000:],
+        )
     return None  # not reached
 
 

@@ -45,6 +45,13 @@ options:
     description:
       - A systemd-tmpfiles.d file to write (0644) with the age rule for O(retired_dir); not written when omitted.
     type: path
+  sums:
+    description:
+      - Name (in O(path)) of a C(sha256sum) output file listing the dump files. The module reads it and returns
+        each listed file's digest and size as RV(files), so the dump's digests are computed once (while the dump
+        is written) and never parsed in a template.
+      - Every listed file must exist; a malformed line fails the module.
+    type: str
   now:
     description: The current time (UTC, C(%Y%m%dT%H%M%SZ)); for tests. Defaults to the clock.
     type: str
@@ -68,6 +75,14 @@ EXAMPLES = r"""
     keep_days: 3
     retired_dir: /var/lib/pidock-migrate/retired-dumps
     tmpfiles: /etc/tmpfiles.d/pidock-migrate-dumps.conf
+
+- name: Keep fresh dumps private and read their digests
+  pidock.stack.migrate_dumps:
+    path: /var/lib/pidock-migrate/dump
+    files: [inventory_db.dump, globals.sql, SHA256SUMS]
+    sums: SHA256SUMS
+    retired_dir: /var/lib/pidock-migrate/retired-dumps
+  register: dumps
 """
 
 RETURN = r"""
@@ -90,6 +105,11 @@ removed:
   type: list
   elements: str
   returned: always
+files:
+  description: For each file listed in O(sums), its C(sha256) and C(bytes).
+  type: dict
+  returned: when O(sums) is given
+  sample: {"inventory_db.dump": {"sha256": "9f86d081884c7d65...", "bytes": 91234567}}
 """
 
 import os
@@ -124,6 +144,27 @@ def _tmpfiles_text(retired_dir: str, keep_days: int) -> str:
         f"{keep_days} day(s).\n"
         f"d {retired_dir} 0700 root root {keep_days}d\n"
     )
+
+
+_SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+
+
+def read_sums(path: str, name: str) -> dict[str, dict[str, Any]]:
+    """Digest and size of every file a sha256sum output file in ``path`` lists."""
+    with open(os.path.join(path, name), encoding="utf-8") as handle:
+        text = handle.read()
+    files: dict[str, dict[str, Any]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _SUM_LINE.match(line)
+        if not match or "/" in match.group(2):
+            raise ValueError(f"{name} line {number} is not '<sha256>  <file name>': {line[:120]!r}")
+        listed = match.group(2)
+        files[listed] = {"sha256": match.group(1), "bytes": os.stat(os.path.join(path, listed)).st_size}
+    if not files:
+        raise ValueError(f"{name} lists no files")
+    return files
 
 
 def run(params: dict[str, Any], check: bool) -> dict[str, Any]:
@@ -187,6 +228,8 @@ def run(params: dict[str, Any], check: bool) -> dict[str, Any]:
     result["changed"] = bool(
         result["protected"] or result["retired"] or result["removed"] or result.get("tmpfiles_written")
     )
+    if params.get("sums"):
+        result["files"] = read_sums(params["path"], params["sums"])
     return result
 
 
@@ -199,6 +242,7 @@ def main() -> None:
             "keep_days": {"type": "int", "default": 3},
             "retired_dir": {"type": "path", "required": True},
             "tmpfiles": {"type": "path"},
+            "sums": {"type": "str"},
             "now": {"type": "str"},
         },
         supports_check_mode=True,

@@ -355,9 +355,7 @@ def op_prune(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
         "images_needed": needed,
         "images_unneeded": unneeded,
         "releases": (
-            release_summaries(root)
-            if module.check_mode
-            else [r for r in release_summaries(root) if r["id"] in kept]
+            release_summaries(root) if module.check_mode else [r for r in release_summaries(root) if r["id"] in kept]
         ),
     }
 

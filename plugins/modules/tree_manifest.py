@@ -82,6 +82,15 @@ options:
     description: With O(copy_to), remove entries of the copy that are not in the source (excluded paths are kept).
     type: bool
     default: false
+  guard_file:
+    description:
+      - With O(copy_to), a file whose modification time is the moment after which nothing but this copy may have
+        written to O(copy_to). When it exists and an entry of O(copy_to) changed later (its ctime, which cannot be set
+        back), the module fails naming the entries, before writing anything.
+      - The migrate role points it at the marker its cutover writes (the stack serves from the volume since then), so
+        a copy never removes or overwrites what the stack wrote, whatever the migration ledger says.
+      - A missing file means no guard.
+    type: path
   sync:
     description:
       - With O(copy_to), flush all file systems (C(sync)) after copying and before reading the copy back, so the copy
@@ -304,6 +313,7 @@ def _argument_spec() -> dict[str, Any]:
         "copy_to": {"type": "path"},
         "stat_cache": {"type": "path"},
         "delete": {"type": "bool", "default": False},
+        "guard_file": {"type": "path"},
         "sync": {"type": "bool", "default": True},
         "ignore": {"type": "list", "elements": "str", "choices": _FIELD_CHOICES, "default": []},
         "ownership": {"type": "bool", "default": False},
@@ -360,6 +370,16 @@ def _write(module: AnsibleModule, dest: str, text: str, result: dict[str, Any]) 
     result["dest"] = dest
 
 
+def _guard_time(path: str | None) -> float | None:
+    """The guard file's modification time, or None (no guard) when it is not given or does not exist."""
+    if not path:
+        return None
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
 def _copy(
     module: AnsibleModule, uid_map: dict[str, int], gid_map: dict[str, int], jobs: int, result: dict[str, Any]
 ) -> dict[str, Any]:
@@ -379,6 +399,7 @@ def _copy(
         ignore=params["ignore"],
         limit=params["max_differences"],
         stat_cache=params["stat_cache"],
+        changed_since=_guard_time(params["guard_file"]),
     )
     try:
         manifest, comparison = copier.run()
@@ -412,6 +433,8 @@ def main() -> None:
         module.fail_json(msg="stat_cache needs copy_to")
     if params["delete"] and not params["copy_to"]:
         module.fail_json(msg="delete needs copy_to")
+    if params["guard_file"] and not params["copy_to"]:
+        module.fail_json(msg="guard_file needs copy_to")
     if params["copy_to"] and not params["checksum"]:
         module.fail_json(msg="copy_to needs checksum=true: the copy is verified by its hashes")
     jobs = params["jobs"] if params["jobs"] > 0 else min(8, os.cpu_count() or 1)

@@ -44,7 +44,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     built = subprocess.run(
         [_tool("ansible-galaxy"), "collection", "build", "--output-path", str(base / "dist"), str(ROOT)],
-        cwd=base, env=env, capture_output=True, text=True, check=False,
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert built.returncode == 0, built.stdout + built.stderr
     version = yaml.safe_load((ROOT / "galaxy.yml").read_text(encoding="utf-8"))["version"]
@@ -52,7 +56,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # --no-deps: the dependencies come with the `ansible` package (Galaxy is not needed).
     done = subprocess.run(
         [_tool("ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(base / "collections"), str(tarball)],
-        cwd=base, env=env, capture_output=True, text=True, check=False,
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return {"tarball": tarball, "collections": base / "collections", "cwd": base, "env": env}  # type: ignore[dict-item]
@@ -68,7 +76,11 @@ def test_installed_playbook_runs_by_fqcn(installed: dict, name: str) -> None:
     assert (installed["collections"] / "ansible_collections/pidock/stack/playbooks" / f"{name}.yml").is_file()
     done = subprocess.run(
         [_tool("ansible-playbook"), f"pidock.stack.{name}", "--syntax-check"],
-        cwd=installed["cwd"], env=installed["env"], capture_output=True, text=True, check=False,
+        cwd=installed["cwd"],
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -217,8 +217,11 @@ def test_image_specs_missing_and_resolve() -> None:
     ],
 )
 def test_compose_failing(state, health, failing) -> None:
-    item = {"Name": "/inv-app-blue-1", "State": {**state, "Health": health},
-            "Config": {"Labels": {"com.docker.compose.service": "app-blue"}}}
+    item = {
+        "Name": "/inv-app-blue-1",
+        "State": {**state, "Health": health},
+        "Config": {"Labels": {"com.docker.compose.service": "app-blue"}},
+    }
     found = compose_failing([item])
     assert bool(found) is failing
     if failing:

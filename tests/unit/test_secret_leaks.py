@@ -21,8 +21,7 @@ def _read(path: str) -> str:
 @pytest.mark.parametrize(
     ("where", "source"),
     [
-        ("compose_deploy compose_secrets.POSTGRES_PASSWORD",
-         lambda: _read("molecule/compose_deploy/vars/stack.yml")),
+        ("compose_deploy compose_secrets.POSTGRES_PASSWORD", lambda: _read("molecule/compose_deploy/vars/stack.yml")),
         ("migrate migrate_test_db_password", lambda: _read("molecule/migrate/files/test_db_password.txt")),
         ("docker_pi docker_proxy_env credentials", lambda: _read("molecule/docker_pi/converge.yml")),
         ("tls_modes tls_ca_key_passphrase", lambda: _read("molecule/tls_modes/side_effect.yml")),

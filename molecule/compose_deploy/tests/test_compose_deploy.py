@@ -293,15 +293,36 @@ def test_v2_audited(host):
 # --- v3: broken, rolled back automatically -------------------------------------------------
 
 
+def postgres_state(host) -> tuple[str, str, int]:
+    """The postgres container's id, start time and restart count."""
+    found = docker_inspect(host, container_id(host, "postgres"))
+    return found["Id"], found["State"]["StartedAt"], found["RestartCount"]
+
+
+def plan_before_switch(out: str) -> str:
+    """The release plan the run printed, which must come before the switch task."""
+    plan = out.find("recreate IN PLACE")
+    switch = out.find("Switch (start beside")
+    assert 0 <= plan < switch, out[-4000:]
+    return " ".join(out[plan:switch].split())
+
+
 def test_broken_v3_rolls_back_automatically(host):
+    # v3 also changes postgres's definition: the plan names it, and the failing release never touches it.
+    postgres = postgres_state(host)
     with Probe("v3") as probe:
-        out = deploy("v3", "-e", '{"__app_extra_env": {"FAIL_HEALTH": "1"}}', expect_rc=2)
+        out = deploy(
+            "v3", "-e", '{"__app_extra_env": {"FAIL_HEALTH": "1"}}', "-e", "__postgres_memory=640m", expect_rc=2
+        )
     result = probe.result()
     STATE["probe_v3"] = result
     text = " ".join(out.split())
+    assert "postgres - keeps its data in volume(s) pgdata" in plan_before_switch(out)
     assert "failed its health gate" in text, out[-4000:]
     assert "service app-blue is unhealthy" in text, out[-4000:]
     assert "Rolled back to v2-" in text, out[-4000:]
+    assert "Not touched (planned in place, after the gate): postgres." in text, out[-4000:]
+    assert postgres_state(host) == postgres, "postgres was not restarted"
     assert result["failed"] == 0, result
     assert result["releases"] == ["v2"], result
     print("automatic rollback v3->v2:", result)
@@ -324,6 +345,35 @@ def test_failed_attempt_recorded(host):
     assert last["outcome"] == "rolled_back"
     assert last["rolled_back_to"] == STATE["v2"].split("/", 1)[1]
     assert "FAIL_HEALTH" in last["error"] or "unhealthy" in last["error"]
+    assert last["in_place"] == ["postgres"] and "interruption_s" not in last["durations"], last
+
+
+# --- a stateful change: postgres recreated in place, once, its interruption measured -----------
+
+
+def test_stateful_change_recreates_postgres_once_and_measures_the_interruption(host):
+    before = postgres_state(host)
+    with Probe("v2s") as probe:
+        out = deploy("v2s", "-e", "__postgres_memory=640m")
+    result = probe.result()
+    STATE["probe_v2s"] = result
+    assert "postgres - keeps its data in volume(s) pgdata" in plan_before_switch(out)
+    assert health(host)["release"] == "v2s"
+    assert items(host) == STATE["rows"], "the volume kept the rows"
+    after = postgres_state(host)
+    assert after[0] != before[0] and after[2] == 0, (before, after)
+    pg = docker_inspect(host, after[0])
+    assert pg["HostConfig"]["Memory"] == 640 * 1024 * 1024
+    # Only the new container exists: recreated once, not twice.
+    assert run_ok(host, "docker ps -aq --filter label=com.docker.compose.service=postgres").split() == [after[0][:12]]
+    last = audit(host)[-1]
+    assert (last["release"].split("-", 1)[0], last["outcome"], last["in_place"]) == ("v2s", "success", ["postgres"])
+    gap = last["durations"]["interruption_s"]
+    assert f"recreated in place: postgres (interruption {gap:.2f} s)" in " ".join(out.split()), out[-3000:]
+    # The measured interruption covers what the probe saw (its longest gap between two answers).
+    assert result["longest_gap_s"] <= gap + 1.0, (result, gap)
+    STATE["v2s"] = current(host)
+    print("stateful change v2->v2s:", result, "interruption_s", gap)
 
 
 # --- manual rollback, redeploy, idempotence, locks ---------------------------------------------
@@ -337,7 +387,9 @@ def test_manual_rollback_to_v1(host):
     assert items(host) == STATE["rows"]
     last = audit(host)[-1]
     assert (last["action"], last["release"], last["outcome"]) == ("rollback", v1, "success")
-    assert release_json(host, STATE["v2"])["outcome"] == "rolled_back"
+    # Going back to v1 recreated postgres in place again (v1's definition), through the same transaction.
+    assert last["in_place"] == ["postgres"] and last["durations"]["interruption_s"] > 0, last
+    assert release_json(host, STATE["v2s"])["outcome"] == "rolled_back"
 
 
 def test_a_dead_runs_lock_note_blocks_nothing_and_v2_is_redeployed(host):
@@ -403,13 +455,13 @@ def test_list_entry_point(host):
     play("list.yml")
     listed = json.loads(run_ok(host, "cat /root/compose-list.json"))
     outcomes = {r["id"].split("-", 1)[0]: r["outcome"] for r in listed["releases"]}
-    assert outcomes == {"v1": "success", "v2": "success", "v3": "failed"}, listed
+    assert outcomes == {"v1": "success", "v2": "success", "v3": "failed", "v2s": "rolled_back"}, listed
     assert [r["id"] for r in listed["releases"] if r["current"]] == [STATE["v2"].split("/", 1)[1]]
     on_disk = sorted(run_ok(host, f"ls {ROOT}/releases").split())
     assert sorted(r["id"] for r in listed["releases"]) == on_disk
 
 
-@pytest.mark.parametrize("name", ["probe_v2", "probe_v3"])
+@pytest.mark.parametrize("name", ["probe_v2", "probe_v3", "probe_v2s"])
 def test_probe_numbers_are_recorded(name):
     assert name in STATE, "the cutover tests ran"
     print(name, STATE[name])

@@ -102,6 +102,58 @@ def test_carry_left_no_guard_behind(host):
     assert not host.file("/var/lib/pidock-migrate/carry/inventory_db.dump").exists
 
 
+_GUARD_PG = (
+    "docker run -d --name pidock-guard-pg -v inventory_pgdata:/var/lib/postgresql/data local/postgres:17-pgvector"
+    " && for i in $(seq 60); do docker exec pidock-guard-pg pg_isready -q -h 127.0.0.1 && break; sleep 1; done"
+    " && docker exec pidock-guard-pg psql -XtAq -U postgres -d inventory_db -c %s"
+    " ; rc=$?; docker stop -t 30 pidock-guard-pg >/dev/null; docker rm pidock-guard-pg >/dev/null; exit $rc"
+)
+_PHASES = '{"migrate_phases": %s}'
+
+
+def test_data_guards_refuse_what_only_the_stack_holds(host):
+    """Read from the data, not the ledger (which says the stack's writes were carried back): a
+    container serving from a target volume blocks the plan; a file changed in a volume after the
+    cutover's mark stops presync before it writes; a row written into the stack's database since the
+    baseline the rollback carried back stops restore before it drops the database. Each leaves the
+    data as it was; undone, the next test migrates again (the restore's guard then finds the
+    database equal to the carried baseline and lets it through)."""
+    run_ok(host, "docker run -d --name pidock-guard-user -v inventory_images:/data local/nginx:latest")
+    try:
+        out, _took = run_playbook("migrate", "migrate.yml", "-e", _PHASES % '["plan"]', expect_rc=2)
+    finally:
+        run_ok(host, "docker rm -f pidock-guard-user")
+    assert "container pidock-guard-user is running with inventory_images mounted" in " ".join(out.split()), out[-3000:]
+
+    volume = run_ok(host, "docker volume inspect --format '{{.Mountpoint}}' inventory_images").strip()
+    mark = "/var/lib/pidock-migrate/stack-serving"
+    run_ok(host, "touch -d '-1 hour' %s && echo 'written by the stack' > %s", mark, f"{volume}/after-the-mark.txt")
+    try:
+        out, _took = run_playbook("migrate", "migrate.yml", "-e", _PHASES % '["presync"]', expect_rc=2)
+        text = " ".join(out.split())
+        assert "(guard_file), written by something other than this copy" in text and "after-the-mark.txt" in text, (
+            out[-3000:]
+        )
+        assert host.file(f"{volume}/after-the-mark.txt").content_string == "written by the stack\n"
+    finally:
+        run_ok(host, "rm -f %s %s", mark, f"{volume}/after-the-mark.txt")
+
+    run_ok(host, _GUARD_PG, "INSERT INTO categories (id, name) VALUES (99999, 'written by the stack')")
+    try:
+        out, _took = run_playbook(
+            "migrate", "migrate.yml", "-e", _PHASES % '["freeze", "dump", "restore"]', expect_rc=2
+        )
+        text = " ".join(out.split())
+        assert "Migration stopped in phase restore" in text, out[-3000:]
+        assert "inventory_db in inventory_pgdata changed since the migration last recorded it" in text, out[-3000:]
+        assert "public.categories" in text, out[-3000:]
+        assert run_ok(host, _GUARD_PG, "SELECT name FROM categories WHERE id = 99999").strip() == "written by the stack"
+    finally:
+        run_ok(host, _GUARD_PG, "DELETE FROM categories WHERE id = 99999")
+    status, _body = http_json(host, "https://127.0.0.1/health", insecure=True)
+    assert status == 200, "the bare metal serves again after the refused restore"
+
+
 def test_migrating_again_after_the_rollbacks_loses_nothing(host):
     """Last test of the scenario (it changes the stage): playbooks/migrate.yml once more, as an
     operator would after a rollback. The plan finds nothing that only the stack holds (its writes

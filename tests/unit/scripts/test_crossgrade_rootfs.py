@@ -54,8 +54,9 @@ def build_deb(tmp: Path, arch: str, version: str, conf: str = "setting = package
     (src / "DEBIAN/postinst").write_text(f"#!/bin/sh\n# {arch}\nexit 0\n")
     (src / "DEBIAN/postinst").chmod(0o755)
     out = tmp / f"libdemo1_{version}_{arch}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(src), str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", str(src), str(out)], check=True, capture_output=True
+    )
     return out
 
 
@@ -140,9 +141,17 @@ def test_dpkg_database_names_the_arm64_package(crossgraded: Path) -> None:
 
 def test_dpkg_reads_the_result(crossgraded: Path) -> None:
     out = subprocess.run(
-        ["dpkg-query", f"--admindir={crossgraded}/var/lib/dpkg", "-W", "-f", "${Package} ${Architecture} ${Version}\n",
-         "libdemo1"],
-        check=True, capture_output=True, text=True,
+        [
+            "dpkg-query",
+            f"--admindir={crossgraded}/var/lib/dpkg",
+            "-W",
+            "-f",
+            "${Package} ${Architecture} ${Version}\n",
+            "libdemo1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     assert out == "libdemo1 arm64 1.0+b1\n"
 

@@ -70,8 +70,13 @@ def test_phases(lines, want):
 
 def test_table_puts_unknown_actions_under_other(tmp_path, capsys):
     (tmp_path / "a.log").write_text(
-        "".join(_log(("10:00:00", "[a > dependency] Executing"), ("10:00:04", "[a > converge] Executing"),
-                     ("10:00:10", "end")))
+        "".join(
+            _log(
+                ("10:00:00", "[a > dependency] Executing"),
+                ("10:00:04", "[a > converge] Executing"),
+                ("10:00:10", "end"),
+            )
+        )
     )
     assert mp.main(["--dir", str(tmp_path), "a", "missing"]) == 0
     out = capsys.readouterr().out

@@ -479,3 +479,122 @@ def test_stack_writes_guard(name: str, ledger: dict[str, Any] | None, discard: b
         assert blockers[0].startswith("the stack served from t1 until the rollback at t2")
         assert "(inventory_pgdata, inventory_images)" in blockers[0]
         assert "migrate_discard_stack_writes: true" in blockers[0]
+
+
+def _container(name: str, volumes: list[str], labels: dict[str, str] | None = None, state: str = "running"):
+    return {
+        "Id": "c0ffee" * 10,
+        "Names": [f"/{name}"],
+        "State": state,
+        "Labels": labels or {},
+        "Mounts": [{"Type": "volume", "Name": v, "Destination": "/data"} for v in volumes]
+        + [{"Type": "bind", "Source": "/etc/x", "Destination": "/x"}],
+    }
+
+
+TARGET_VOLUMES = ["inventory_images", "inventory_ml_cache", "inventory_pgdata"]
+ALL_WRITTEN = {"phases": {p: {"status": "verified"} for p in ("presync", "restore", "delta")}}
+VOLUME_USER_CASES: list[tuple[str, list[dict[str, Any]] | None, dict[str, Any] | None, list[str]]] = [
+    ("no containers", [], None, []),
+    ("none known (engine down)", None, None, []),
+    (
+        "the stack's postgres serves from pgdata",
+        [_container("inventory-postgres-1", ["inventory_pgdata"], {"com.docker.compose.project": "inventory"})],
+        None,
+        ["container inventory-postgres-1 (compose project inventory) is running with inventory_pgdata mounted"],
+    ),
+    (
+        "an app with two volumes, one blocker naming both",
+        [_container("app", ["inventory_ml_cache", "inventory_images"])],
+        {"phases": {"presync": {"status": "verified"}}},
+        ["container app is running with inventory_images, inventory_ml_cache mounted"],
+    ),
+    (
+        "the migration's own restore container",
+        [_container("pm", ["inventory_pgdata"], {"pidock.migrate": "true"})],
+        None,
+        [],
+    ),
+    ("a stopped container", [_container("old", ["inventory_pgdata"], state="exited")], None, []),
+    ("a volume of another stack", [_container("other", ["shop_pgdata"])], None, []),
+    (
+        "after a verified cutover the stack serving is the outcome",
+        [_container("inventory-postgres-1", ["inventory_pgdata"])],
+        ALL_WRITTEN,
+        [],
+    ),
+    (
+        "a ledger with delta still to run",
+        [_container("inventory-postgres-1", ["inventory_pgdata"])],
+        {
+            "phases": {
+                "presync": {"status": "verified"},
+                "restore": {"status": "verified"},
+                "delta": {"status": "started"},
+            }
+        },
+        ["inventory-postgres-1"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "containers", "ledger", "expected"), VOLUME_USER_CASES, ids=[c[0] for c in VOLUME_USER_CASES]
+)
+def test_volume_users_guard(name: str, containers: Any, ledger: Any, expected: list[str]) -> None:
+    blockers = f.migrate_volume_users_blockers(containers, TARGET_VOLUMES, ledger)
+    assert len(blockers) == len(expected), blockers
+    for fragment, blocker in zip(expected, blockers, strict=True):
+        assert fragment in blocker
+        assert "migrate_rollback.yml" in blocker
+
+
+def test_plan_blocks_on_a_stack_serving_from_the_volumes() -> None:
+    facts = copy.deepcopy(_facts())
+    facts["volume_users"] = [_container("inventory-postgres-1", ["inventory_pgdata"])]
+    plan = f.migrate_plan(facts)
+    assert any("inventory-postgres-1" in b for b in plan["blockers"]), plan["blockers"]
+
+
+def _baseline(**rows: int) -> dict[str, Any]:
+    return {
+        "owner": "inventory",
+        "encoding": "UTF8",
+        "tables": [{"table": f"public.{t}", "rows": n, "checksum": f"c{n}"} for t, n in rows.items()],
+        "sequences": [],
+        "probes": [],
+    }
+
+
+RESTORE_GUARD_CASES: list[tuple[str, Any, Any, list[str]]] = [
+    ("no database in the volume", None, _baseline(items=3), []),
+    ("an empty answer", {}, None, []),
+    ("a restore of this migration under way", _baseline(items=7), {"restoring": True}, []),
+    ("equal to what verify or the carry recorded", _baseline(items=3, images=2), _baseline(items=3, images=2), []),
+    (
+        "rows written since",
+        _baseline(items=5, images=2),
+        _baseline(items=3, images=2),
+        ["inventory_db in inventory_pgdata changed since", "public.items", "migrate_rollback.yml"],
+    ),
+    ("never recorded and empty (the image's POSTGRES_DB)", _baseline(items=0), None, []),
+    ("never recorded, no tables", _baseline(), None, []),
+    (
+        "never recorded, with rows",
+        _baseline(items=4, images=0, categories=2),
+        None,
+        ["holds 6 row(s) in 2 table(s) (public.items, public.categories)", "never recorded"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "current", "recorded", "expected"), RESTORE_GUARD_CASES, ids=[c[0] for c in RESTORE_GUARD_CASES]
+)
+def test_restore_guard(name: str, current: Any, recorded: Any, expected: list[str]) -> None:
+    problems = f.migrate_restore_guard(current, recorded, "inventory_db", "inventory_pgdata")
+    assert len(problems) == (1 if expected else 0), problems
+    for fragment in expected:
+        assert fragment in problems[0]
+    if expected:
+        assert "migrate_discard_stack_writes: true" in problems[0]

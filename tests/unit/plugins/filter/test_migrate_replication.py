@@ -19,8 +19,14 @@ READY = {
         "tables": [
             {"schema": "public", "name": "items", "persistence": "p", "has_primary_key": True, "replica_identity": "d"},
             {"schema": "public", "name": "tags", "persistence": "p", "has_primary_key": False, "replica_identity": "f"},
-            {"schema": "public", "name": "by_idx", "persistence": "p", "has_primary_key": False,
-             "replica_identity": "i", "replica_identity_index": "by_idx_key"},
+            {
+                "schema": "public",
+                "name": "by_idx",
+                "persistence": "p",
+                "has_primary_key": False,
+                "replica_identity": "i",
+                "replica_identity_index": "by_idx_key",
+            },
             {"schema": "pg_temp_3", "name": "scratch", "persistence": "t"},
         ],
         "large_objects": 0,
@@ -49,41 +55,115 @@ PLAN_CASES = [
     # (id, facts, settings, method, substring expected in reasons (or None), substring in steps (or None))
     ("ready: replicate, sequences copied at the freeze", READY, {}, "replicate", None, "copy 2 sequence value(s)"),
     ("dump asked for", READY, {"method": "dump"}, "dump", "migrate_db_method is dump", None),
-    ("wal_level replica, restart not allowed", _facts(**{"source.wal_level": "replica"}), {}, "dump",
-     "wal_level=logical needs a restart", None),
-    ("wal_level replica, restart allowed: stated with its estimate",
-     _facts(**{"source.wal_level": "replica"}), {"allow_restart": True, "restart_estimate_s": 7}, "replicate",
-     None, "set wal_level=logical (about 7 s"),
-    ("no free slot for the subscription and its sync workers",
-     _facts(**{"source.max_replication_slots": 3, "source.replication_slots_used": 1}), {}, "dump",
-     "max_replication_slots=4", None),
+    (
+        "wal_level replica, restart not allowed",
+        _facts(**{"source.wal_level": "replica"}),
+        {},
+        "dump",
+        "wal_level=logical needs a restart",
+        None,
+    ),
+    (
+        "wal_level replica, restart allowed: stated with its estimate",
+        _facts(**{"source.wal_level": "replica"}),
+        {"allow_restart": True, "restart_estimate_s": 7},
+        "replicate",
+        None,
+        "set wal_level=logical (about 7 s",
+    ),
+    (
+        "no free slot for the subscription and its sync workers",
+        _facts(**{"source.max_replication_slots": 3, "source.replication_slots_used": 1}),
+        {},
+        "dump",
+        "max_replication_slots=4",
+        None,
+    ),
     ("too few WAL senders", _facts(**{"source.max_wal_senders": 2}), {}, "dump", "max_wal_senders=3", None),
-    ("fewer sync workers need fewer slots",
-     _facts(**{"source.max_replication_slots": 2}), {"sync_workers": 1}, "replicate", None, None),
-    ("PostgreSQL 9.6 has no publications", _facts(**{"source.version_num": 90624}), {}, "dump",
-     "PostgreSQL 9.6 has no logical replication", None),
-    ("a stack older than the bare metal", _facts(**{"target.version_num": 160004}), {}, "dump",
-     "PostgreSQL 16 is older than the bare metal's 17", None),
-    ("unlogged table", _facts(**{"source.tables": READY["source"]["tables"] + [
-        {"schema": "public", "name": "cache", "persistence": "u", "has_primary_key": True}]}), {}, "dump",
-     "unlogged tables are not replicated: public.cache", None),
+    (
+        "fewer sync workers need fewer slots",
+        _facts(**{"source.max_replication_slots": 2}),
+        {"sync_workers": 1},
+        "replicate",
+        None,
+        None,
+    ),
+    (
+        "PostgreSQL 9.6 has no publications",
+        _facts(**{"source.version_num": 90624}),
+        {},
+        "dump",
+        "PostgreSQL 9.6 has no logical replication",
+        None,
+    ),
+    (
+        "a stack older than the bare metal",
+        _facts(**{"target.version_num": 160004}),
+        {},
+        "dump",
+        "PostgreSQL 16 is older than the bare metal's 17",
+        None,
+    ),
+    (
+        "unlogged table",
+        _facts(
+            **{
+                "source.tables": READY["source"]["tables"]
+                + [{"schema": "public", "name": "cache", "persistence": "u", "has_primary_key": True}]
+            }
+        ),
+        {},
+        "dump",
+        "unlogged tables are not replicated: public.cache",
+        None,
+    ),
     ("large objects", _facts(**{"source.large_objects": 3}), {}, "dump", "3 large object(s)", None),
-    ("table without a key, FULL not allowed", _facts(**{"source.tables": [KEYLESS]}), {}, "dump",
-     "without a primary key or replica identity: public.log", None),
-    ("table without a key, FULL allowed", _facts(**{"source.tables": [KEYLESS]}),
-     {"allow_replica_identity_full": True}, "replicate", None, "REPLICA IDENTITY FULL on public.log"),
-    ("replica identity nothing counts as keyless even with a key",
-     _facts(**{"source.tables": [dict(KEYLESS, has_primary_key=True, replica_identity="n")]}), {}, "dump",
-     "public.log", None),
-    ("replica identity index without the index counts as keyless",
-     _facts(**{"source.tables": [dict(KEYLESS, replica_identity="i")]}), {}, "dump", "public.log", None),
-    ("extension missing in the stack", _facts(**{"target.extensions": {}}), {}, "dump",
-     "extension vector is not available", None),
+    (
+        "table without a key, FULL not allowed",
+        _facts(**{"source.tables": [KEYLESS]}),
+        {},
+        "dump",
+        "without a primary key or replica identity: public.log",
+        None,
+    ),
+    (
+        "table without a key, FULL allowed",
+        _facts(**{"source.tables": [KEYLESS]}),
+        {"allow_replica_identity_full": True},
+        "replicate",
+        None,
+        "REPLICA IDENTITY FULL on public.log",
+    ),
+    (
+        "replica identity nothing counts as keyless even with a key",
+        _facts(**{"source.tables": [dict(KEYLESS, has_primary_key=True, replica_identity="n")]}),
+        {},
+        "dump",
+        "public.log",
+        None,
+    ),
+    (
+        "replica identity index without the index counts as keyless",
+        _facts(**{"source.tables": [dict(KEYLESS, replica_identity="i")]}),
+        {},
+        "dump",
+        "public.log",
+        None,
+    ),
+    (
+        "extension missing in the stack",
+        _facts(**{"target.extensions": {}}),
+        {},
+        "dump",
+        "extension vector is not available",
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("facts", "settings", "method", "reason", "step"), [c[1:] for c in PLAN_CASES],
-                         ids=[c[0] for c in PLAN_CASES])
+@pytest.mark.parametrize(
+    ("facts", "settings", "method", "reason", "step"), [c[1:] for c in PLAN_CASES], ids=[c[0] for c in PLAN_CASES]
+)
 def test_replication_plan(facts, settings, method, reason, step):
     plan = mr.migrate_replication_plan(facts, settings)
     assert plan["method"] == method, plan
@@ -100,7 +180,8 @@ def test_replicate_requested_but_impossible_refuses_by_name():
     plan = mr.migrate_replication_plan(_facts(**{"source.large_objects": 1}), {"method": "replicate"})
     assert plan["method"] == "dump"
     assert plan["errors"] == [
-        "migrate_db_method is replicate, but 1 large object(s) (pg_largeobject) are not replicated"]
+        "migrate_db_method is replicate, but 1 large object(s) (pg_largeobject) are not replicated"
+    ]
 
 
 def test_unknown_method_is_an_error():
@@ -110,7 +191,8 @@ def test_unknown_method_is_an_error():
 
 def test_restart_settings_are_returned_when_allowed():
     plan = mr.migrate_replication_plan(
-        _facts(**{"source.wal_level": "minimal", "source.max_wal_senders": 0}), {"allow_restart": True})
+        _facts(**{"source.wal_level": "minimal", "source.max_wal_senders": 0}), {"allow_restart": True}
+    )
     assert plan["restart"] is True
     assert plan["restart_settings"] == {"wal_level": "logical", "max_wal_senders": 3}
 
@@ -147,8 +229,10 @@ def test_lsn_malformed_raises(bad):
 SNAP = {
     "tables": {
         "public.items": {
-            "columns": [{"name": "id", "type": "bigint", "not_null": True, "default": "nextval('items_id_seq')"},
-                        {"name": "name", "type": "text", "not_null": False, "default": None}],
+            "columns": [
+                {"name": "id", "type": "bigint", "not_null": True, "default": "nextval('items_id_seq')"},
+                {"name": "name", "type": "text", "not_null": False, "default": None},
+            ],
             "indexes": ["CREATE UNIQUE INDEX items_pkey ON public.items USING btree (id)"],
             "constraints": ["PRIMARY KEY (id)"],
         },
@@ -168,19 +252,41 @@ DRIFT_CASES = [
     ("no change", SNAP, []),
     ("table created", _snap(lambda s: s["tables"].update({"public.new": {}})), ["table public.new was created"]),
     ("table dropped", _snap(lambda s: s["tables"].pop("public.items")), ["table public.items was dropped"]),
-    ("column added", _snap(lambda s: s["tables"]["public.items"]["columns"].append(
-        {"name": "qty", "type": "integer", "not_null": False})), ["table public.items: column qty was added"]),
-    ("column type changed", _snap(lambda s: s["tables"]["public.items"]["columns"][1].update(type="varchar(20)")),
-     ["table public.items: column name changed (text -> varchar(20))"]),
-    ("column became not null", _snap(lambda s: s["tables"]["public.items"]["columns"][1].update(not_null=True)),
-     ["table public.items: column name changed (text -> text not null)"]),
-    ("index added", _snap(lambda s: s["tables"]["public.items"]["indexes"].append("CREATE INDEX i ON t (name)")),
-     ["table public.items: index added: CREATE INDEX i ON t (name)"]),
-    ("constraint dropped", _snap(lambda s: s["tables"]["public.items"].update(constraints=[])),
-     ["table public.items: constraint dropped: PRIMARY KEY (id)"]),
+    (
+        "column added",
+        _snap(
+            lambda s: s["tables"]["public.items"]["columns"].append(
+                {"name": "qty", "type": "integer", "not_null": False}
+            )
+        ),
+        ["table public.items: column qty was added"],
+    ),
+    (
+        "column type changed",
+        _snap(lambda s: s["tables"]["public.items"]["columns"][1].update(type="varchar(20)")),
+        ["table public.items: column name changed (text -> varchar(20))"],
+    ),
+    (
+        "column became not null",
+        _snap(lambda s: s["tables"]["public.items"]["columns"][1].update(not_null=True)),
+        ["table public.items: column name changed (text -> text not null)"],
+    ),
+    (
+        "index added",
+        _snap(lambda s: s["tables"]["public.items"]["indexes"].append("CREATE INDEX i ON t (name)")),
+        ["table public.items: index added: CREATE INDEX i ON t (name)"],
+    ),
+    (
+        "constraint dropped",
+        _snap(lambda s: s["tables"]["public.items"].update(constraints=[])),
+        ["table public.items: constraint dropped: PRIMARY KEY (id)"],
+    ),
     ("sequence created", _snap(lambda s: s["sequences"].append("public.s2")), ["sequence public.s2 was created"]),
-    ("extension updated", _snap(lambda s: s["extensions"].update(vector="0.8.1")),
-     ["extension vector: 0.8.0 -> 0.8.1"]),
+    (
+        "extension updated",
+        _snap(lambda s: s["extensions"].update(vector="0.8.1")),
+        ["extension vector: 0.8.0 -> 0.8.1"],
+    ),
     ("extension dropped", _snap(lambda s: s["extensions"].clear()), ["extension vector: 0.8.0 -> absent"]),
 ]
 
@@ -191,16 +297,27 @@ def test_schema_drift(after, want):
 
 
 SEQ_CASES = [
-    ("used sequence", [{"schema": "public", "name": "items_id_seq", "last_value": 12000, "is_called": True}],
-     ["SELECT pg_catalog.setval('public.items_id_seq'::regclass, 12000, true);"]),
-    ("never used: first nextval returns its start on both sides",
-     [{"schema": "public", "name": "s", "last_value": None, "start_value": 100}],
-     ["SELECT pg_catalog.setval('public.s'::regclass, 100, false);"]),
-    ("names that need quotes, in order",
-     [{"schema": "App", "name": "o'q\"s", "last_value": 5, "is_called": True},
-      {"schema": "public", "name": "user", "last_value": 1, "is_called": False}],
-     ["SELECT pg_catalog.setval('\"App\".\"o''q\"\"s\"'::regclass, 5, true);",
-      "SELECT pg_catalog.setval('public.\"user\"'::regclass, 1, false);"]),
+    (
+        "used sequence",
+        [{"schema": "public", "name": "items_id_seq", "last_value": 12000, "is_called": True}],
+        ["SELECT pg_catalog.setval('public.items_id_seq'::regclass, 12000, true);"],
+    ),
+    (
+        "never used: first nextval returns its start on both sides",
+        [{"schema": "public", "name": "s", "last_value": None, "start_value": 100}],
+        ["SELECT pg_catalog.setval('public.s'::regclass, 100, false);"],
+    ),
+    (
+        "names that need quotes, in order",
+        [
+            {"schema": "App", "name": "o'q\"s", "last_value": 5, "is_called": True},
+            {"schema": "public", "name": "user", "last_value": 1, "is_called": False},
+        ],
+        [
+            'SELECT pg_catalog.setval(\'"App"."o\'\'q""s"\'::regclass, 5, true);',
+            "SELECT pg_catalog.setval('public.\"user\"'::regclass, 1, false);",
+        ],
+    ),
 ]
 
 

@@ -30,6 +30,8 @@ class FakeHost:
         self.workers_after_reload = 0
         self.draining = 0
         self.drain_queries = 0
+        # seconds a `compose up` spends stopping a container it replaces (the clock moves on)
+        self.replace_seconds = 0.0
 
     # clock
     def clock(self) -> float:
@@ -124,6 +126,8 @@ class FakeHost:
                 have = self.containers.get(name)
                 if have is not None and (have["spec"] == spec or "--no-recreate" in args):
                     continue
+                if have is not None:
+                    self.now += self.replace_seconds
                 self.created[name] = self.created.get(name, 0) + 1
                 self.containers[name] = {
                     "service": name,

@@ -209,10 +209,14 @@ def test_stateful_change_planned_applied_once_after_the_gate(stack) -> None:
     assert [i["service"] for i in plan["in_place"]] == ["postgres"]
     assert "pgdata" in plan["in_place"][0]["why"] and plan["in_place"][0]["changed"] == ["healthcheck"]
     assert "IN PLACE" in _txn.plan_text(plan)
+    host.replace_seconds = 7.0
     result = _switch(host).switch(v2, "deploy")
     assert result["outcome"] == "success"
     assert host.created["postgres"] == 2
-    assert "interruption_s" in result["durations"] and _audit(host.root)[-1]["in_place"] == ["postgres"]
+    # The interruption starts when the old container is stopped, not when the new one exists.
+    assert result["durations"]["interruption_s"] >= 7.0
+    assert _audit(host.root)[-1]["in_place"] == ["postgres"]
+    assert _audit(host.root)[-1]["durations"]["interruption_s"] == result["durations"]["interruption_s"]
 
 
 def test_stateful_change_in_a_failing_release_never_touches_it(stack) -> None:

@@ -120,6 +120,17 @@ def test_failed_gate_fails_naming_the_rollback(run_module, host) -> None:
     assert "failed its health gate" in result["msg"] and f"Rolled back to {v1}" in result["msg"]
 
 
+def test_failed_gate_names_the_in_place_services_it_did_not_touch(run_module, host) -> None:
+    v1 = host.release("v1", "green")
+    run_module(compose_switch.main, _args(host, release=v1))
+    db = {"image": "pg:18", "volumes": [{"type": "volume", "source": "pgdata"}]}
+    v2 = host.release("v2", "blue", broken=True, db=db)
+    with pytest.raises(ModuleFailed) as failed:
+        run_module(compose_switch.main, _args(host, release=v2))
+    assert "Not touched (planned in place, after the gate): postgres." in failed.value.result["msg"]
+    assert host.created["postgres"] == 1
+
+
 def test_settled_recovers_a_dead_transaction(run_module, host) -> None:
     v1 = host.release("v1", "green")
     run_module(compose_switch.main, _args(host, release=v1))

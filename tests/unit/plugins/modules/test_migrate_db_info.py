@@ -65,9 +65,15 @@ def test_each_part_is_one_psql_call_with_safe_options(run_module: RunModule, fak
 
 def test_custom_psql_command_for_the_container(run_module: RunModule, fake):
     f = fake({"extensions": {"vector": "0.8.0"}})
-    res = run_module(migrate_db_info.main, {
-        "psql": ["docker", "exec", "-i", "inventory-postgres-1", "psql", "-U", "inventory"],
-        "database": "inventory_db", "gather": ["extensions"]}, check_mode=True)
+    res = run_module(
+        migrate_db_info.main,
+        {
+            "psql": ["docker", "exec", "-i", "inventory-postgres-1", "psql", "-U", "inventory"],
+            "database": "inventory_db",
+            "gather": ["extensions"],
+        },
+        check_mode=True,
+    )
     assert res["facts"] == {"extensions": {"vector": "0.8.0"}}
     assert f.calls[0][:7] == ["docker", "exec", "-i", "inventory-postgres-1", "psql", "-U", "inventory"]
 
@@ -89,11 +95,14 @@ def test_failures_name_the_part(run_module: RunModule, fake, answer, message):
     assert exc.value.result["part"] == "server"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ({"database": "-h evil"}, "is not a database name"),
-    ({"database": ""}, "is not a database name"),
-    ({"database": "db", "psql": []}, "psql: the command"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"database": "-h evil"}, "is not a database name"),
+        ({"database": ""}, "is not a database name"),
+        ({"database": "db", "psql": []}, "psql: the command"),
+    ],
+)
 def test_bad_arguments(run_module: RunModule, fake, args, message):
     fake({})
     with pytest.raises(ModuleFailed, match=message):
@@ -136,9 +145,25 @@ def postgres():
     if not _docker_image_present():
         pytest.skip(f"needs a Docker engine with {IMAGE} (make setup)")
     name = f"pidock-unit-pg-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "-e", "POSTGRES_PASSWORD=unit",
-                    "-e", "POSTGRES_USER=inventory", "-e", "POSTGRES_DB=inventory_db", IMAGE],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "-e",
+            "POSTGRES_PASSWORD=unit",
+            "-e",
+            "POSTGRES_USER=inventory",
+            "-e",
+            "POSTGRES_DB=inventory_db",
+            IMAGE,
+        ],
+        check=True,
+        capture_output=True,
+    )
     psql = ["docker", "exec", "-i", name, "psql", "-U", "inventory"]
     try:
         # The image's entrypoint runs a temporary server to initialise, stops it, then starts the real
@@ -148,19 +173,26 @@ def postgres():
             logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True, check=False)
             text = logs.stdout + logs.stderr
             if ("init process complete" in text or "database initialised" in text) and subprocess.run(
-                    ["docker", "exec", name, "pg_isready", "-q", "-U", "inventory"], check=False).returncode == 0:
+                ["docker", "exec", name, "pg_isready", "-q", "-U", "inventory"], check=False
+            ).returncode == 0:
                 break
             time.sleep(0.5)
-        subprocess.run([*psql, "-d", "inventory_db", "-q", "-v", "ON_ERROR_STOP=1"], input=SETUP_SQL, text=True,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*psql, "-d", "inventory_db", "-q", "-v", "ON_ERROR_STOP=1"],
+            input=SETUP_SQL,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         yield psql
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
 
 
 def test_queries_against_postgres_17(run_module: RunModule, postgres):
-    res = run_module(migrate_db_info.main, {"psql": postgres, "database": "inventory_db",
-                                            "gather": list(migrate_db_info.QUERIES)})
+    res = run_module(
+        migrate_db_info.main, {"psql": postgres, "database": "inventory_db", "gather": list(migrate_db_info.QUERIES)}
+    )
     facts = res["facts"]
     assert facts["server"]["version_num"] // 10000 == 17
     assert facts["server"]["wal_level"] == "replica"
@@ -177,10 +209,17 @@ def test_queries_against_postgres_17(run_module: RunModule, postgres):
     assert facts["subscriptions"] == []
 
     plan = mr.migrate_replication_plan(
-        {"source": {**facts["server"], "tables": facts["tables"], "extensions": facts["extensions"],
-                    "sequences": len(facts["sequences"])},
-         "target": {"version_num": facts["server"]["version_num"], "extensions": facts["available_extensions"]}},
-        {"allow_restart": True})
+        {
+            "source": {
+                **facts["server"],
+                "tables": facts["tables"],
+                "extensions": facts["extensions"],
+                "sequences": len(facts["sequences"]),
+            },
+            "target": {"version_num": facts["server"]["version_num"], "extensions": facts["available_extensions"]},
+        },
+        {"allow_restart": True},
+    )
     assert plan["method"] == "dump"
     assert plan["restart_settings"] == {"wal_level": "logical"}
     assert any("public.cache" in r for r in plan["reasons"])
@@ -188,16 +227,28 @@ def test_queries_against_postgres_17(run_module: RunModule, postgres):
 
     # The sequence statements run, and nextval continues where the source stands.
     sql = "\n".join(mr.migrate_sequence_sql(facts["sequences"]))
-    subprocess.run([*postgres, "-d", "inventory_db", "-q", "-v", "ON_ERROR_STOP=1"], input=sql, text=True,
-                   check=True, capture_output=True)
-    nxt = subprocess.run([*postgres, "-d", "inventory_db", "-Atc",
-                          "SELECT nextval('items_id_seq'), nextval('unused_seq')"],
-                         capture_output=True, text=True, check=True)
+    subprocess.run(
+        [*postgres, "-d", "inventory_db", "-q", "-v", "ON_ERROR_STOP=1"],
+        input=sql,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    nxt = subprocess.run(
+        [*postgres, "-d", "inventory_db", "-Atc", "SELECT nextval('items_id_seq'), nextval('unused_seq')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert nxt.stdout.strip() == "4|100"
 
     # DDL shows up as drift.
-    subprocess.run([*postgres, "-d", "inventory_db", "-qc", "ALTER TABLE items ADD COLUMN qty int"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*postgres, "-d", "inventory_db", "-qc", "ALTER TABLE items ADD COLUMN qty int"],
+        check=True,
+        capture_output=True,
+    )
     again = run_module(migrate_db_info.main, {"psql": postgres, "database": "inventory_db", "gather": ["schema"]})
     assert mr.migrate_schema_drift(facts["schema"], again["facts"]["schema"]) == [
-        "table public.items: column qty was added"]
+        "table public.items: column qty was added"
+    ]

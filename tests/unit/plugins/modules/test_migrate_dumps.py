@@ -96,3 +96,44 @@ def test_names_must_be_plain(tmp_path: Path, run_module: RunModule) -> None:
     params = {**_setup(tmp_path), "files": ["../x"]}
     with pytest.raises(ModuleFailed, match="is not a file name"):
         run_module(migrate_dumps.main, params)
+
+
+SUM_A = "a" * 64
+SUM_B = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"{SUM_A}  inventory_db.dump\n{SUM_B}  globals.sql\n", {"inventory_db.dump": SUM_A, "globals.sql": SUM_B}),
+        (f"{SUM_A} *inventory_db.dump\n\n", {"inventory_db.dump": SUM_A}),
+        (f"{SUM_A}  globals.sql", {"globals.sql": SUM_A}),
+    ],
+    ids=["two-files", "binary-marker-blank-line", "no-final-newline"],
+)
+def test_sums_give_each_files_digest_and_size(tmp_path: Path, run_module: RunModule, text: str, expected) -> None:
+    params = _setup(tmp_path)
+    (tmp_path / "dump" / "SHA256SUMS").write_text(text)
+    result = run_module(migrate_dumps.main, {**params, "sums": "SHA256SUMS"})
+    assert {name: f["sha256"] for name, f in result["files"].items()} == expected
+    for name, found in result["files"].items():
+        assert found["bytes"] == (tmp_path / "dump" / name).stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "lists no files"),
+        ("--baseline--\n", "line 1 is not"),
+        (f"{SUM_A[:-1]}  globals.sql\n", "line 1 is not"),
+        (f"{SUM_A}  ../etc/passwd\n", "line 1 is not"),
+        (f"{SUM_A}  globals.sql\n{SUM_A}  missing.dump\n", "missing.dump"),
+    ],
+    ids=["empty", "sentinel", "short-digest", "path", "missing-file"],
+)
+def test_bad_sums_fail_naming_the_problem(tmp_path: Path, run_module: RunModule, text: str, message: str) -> None:
+    params = _setup(tmp_path)
+    (tmp_path / "dump" / "SHA256SUMS").write_text(text)
+    with pytest.raises(ModuleFailed) as failed:
+        run_module(migrate_dumps.main, {**params, "sums": "SHA256SUMS"})
+    assert message in failed.value.result["msg"]

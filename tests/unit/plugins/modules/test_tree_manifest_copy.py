@@ -444,3 +444,54 @@ def test_result_is_json(tmp_path: Path, run_module: RunModule) -> None:
     result = _copy(run_module, src, tmp_path / "dst", max_differences=1)
     json.dumps(result)
     assert set(result["copy"]) >= {"files_copied", "bytes_copied", "recopied", "copy_seconds", "verify_seconds"}
+
+
+def _guard_after_copy(tmp_path: Path, run_module: RunModule) -> tuple[Path, Path, Path]:
+    """A verified copy and a guard file (the cutover's marker: the stack serves from dst); each test sets its time."""
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    _copy(run_module, src, dst, delete=True)
+    guard = tmp_path / "stack-serving"
+    guard.write_text("since cutover\n")
+    return src, dst, guard
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("a stray written after the guard", lambda dst: (dst / "with space" / "upload.jpg").write_bytes(b"new")),
+        ("a copied file rewritten", lambda dst: (dst / "plain.txt").write_bytes(b"changed by the app")),
+        ("a copied file deleted (its directory changed)", lambda dst: (dst / "locked" / "inner").unlink()),
+        ("a chmod", lambda dst: os.chmod(dst / "日本語" / "写真.png", 0o644)),
+    ],
+)
+def test_guard_refuses_to_write_over_what_changed_since(
+    tmp_path: Path, run_module: RunModule, name: str, change: Callable[[Path], object]
+) -> None:
+    src, dst, guard = _guard_after_copy(tmp_path, run_module)
+    os.utime(guard, (0, 0))  # the guard's moment: before anything below
+    change(dst)
+    before = _state(dst)
+    with pytest.raises(ModuleFailed) as failed:
+        _copy(run_module, src, dst, delete=True, guard_file=str(guard))
+    assert "changed after 1970-01-01T00:00:00Z (guard_file)" in failed.value.result["msg"]
+    assert "Nothing was written" in failed.value.result["msg"]
+    assert _state(dst) == before, name
+
+
+def test_guard_lets_an_untouched_copy_through_and_a_missing_file_means_no_guard(
+    tmp_path: Path, run_module: RunModule
+) -> None:
+    src, dst, guard = _guard_after_copy(tmp_path, run_module)
+    now = os.stat(dst).st_ctime + 60
+    os.utime(guard, (now, now))  # nothing in dst changed after the guard's moment
+    assert _copy(run_module, src, dst, delete=True, guard_file=str(guard))["equal"] is True
+    (dst / "with space" / "upload.jpg").write_bytes(b"new")
+    result = _copy(run_module, src, dst, delete=True, guard_file=str(tmp_path / "no-such-guard"))
+    assert result["equal"] is True and not (dst / "with space" / "upload.jpg").exists()
+
+
+def test_guard_file_needs_copy_to(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    with pytest.raises(ModuleFailed, match="guard_file needs copy_to"):
+        run_module(tree_manifest.main, {"path": str(src), "guard_file": str(tmp_path / "g")})

@@ -1,0 +1,128 @@
+# Copyright: pidock.stack maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the migrate role that read what the host answered and shape what the role records.
+
+- ``migrate_units_state``: ``systemctl show`` output of the bare-metal units -> [{name, enabled, active}].
+- ``migrate_secret_conflicts``: the compose_secrets keys whose inventory value differs from the env file.
+- ``migrate_volume_labels``: the compose labels (and the migration's own role label) of each target volume.
+- ``migrate_volume_paths``: each existing volume's mount point, from ``docker volume inspect`` lines
+  and the results of the volumes just created.
+- ``migrate_tree_record``: what the trees step verified, per tree, from the copy module's results.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_ACTIVE = ("active", "activating", "reloading")
+
+
+def migrate_units_state(stdout: str, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The units of ``names`` that are installed, with whether they are enabled and running now.
+
+    ``stdout`` is ``systemctl show --property=Id,LoadState,UnitFileState,ActiveState <names...>``:
+    one block of ``Key=value`` lines per unit, in the order asked, separated by an empty line.
+    """
+    if not names:
+        return []
+    blocks = re.split(r"\n\s*\n", (stdout or "").strip("\n"))
+    if len(blocks) != len(names):
+        raise ValueError(f"systemctl show answered {len(blocks)} block(s) for {len(names)} unit(s)")
+    out = []
+    for name, block in zip(names, blocks, strict=True):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if props.get("LoadState") != "loaded":
+            continue
+        out.append(
+            {
+                "name": name,
+                "enabled": props.get("UnitFileState") == "enabled",
+                "active": props.get("ActiveState") in _ACTIVE,
+            }
+        )
+    return out
+
+
+def migrate_secret_conflicts(found: Mapping[str, Any], declared: Mapping[str, Any] | None) -> list[str]:
+    """Keys of ``found`` (read from the env file) that ``declared`` (compose_secrets) sets to another value."""
+    declared = declared or {}
+    return sorted(key for key, value in found.items() if key in declared and str(declared[key]) != str(value))
+
+
+def migrate_volume_labels(volumes: Sequence[str], roles: Sequence[str], project: str) -> dict[str, dict[str, str]]:
+    """Labels per volume: compose's project and volume key (the name without ``<project>_``) and the role."""
+    if len(volumes) != len(roles):
+        raise ValueError(f"{len(volumes)} volume(s) but {len(roles)} role(s)")
+    prefix = f"{project}_"
+    return {
+        volume: {
+            "com.docker.compose.project": project,
+            "com.docker.compose.volume": volume[len(prefix) :] if volume.startswith(prefix) else volume,
+            "io.pidock.migrate.volume": role,
+        }
+        for volume, role in zip(volumes, roles, strict=True)
+    }
+
+
+def migrate_volume_paths(inspect_lines: Sequence[str], made: Sequence[Any] | None = None) -> dict[str, str]:
+    """Mount point per volume: ``<name>=<mountpoint>`` lines, then the volumes just created (their results)."""
+    paths: dict[str, str] = {}
+    for line in inspect_lines or []:
+        name, sep, path = str(line).partition("=")
+        if sep and name:
+            paths[name] = path
+    for result in made or []:
+        volume = result.get("volume") if isinstance(result, Mapping) else None
+        if isinstance(volume, Mapping) and volume.get("Name") and volume.get("Mountpoint"):
+            paths[str(volume["Name"])] = str(volume["Mountpoint"])
+    return paths
+
+
+def _tree_result(name: str, method: str, rsynced: Mapping[str, Any], copied: Sequence[Any]) -> Mapping[str, Any]:
+    if method == "rsync":
+        return rsynced.get(name) or {}
+    for result in copied or []:
+        if isinstance(result, Mapping) and (result.get("item") or {}).get("name") == name:
+            return result
+    return {}
+
+
+def migrate_tree_record(
+    trees: Sequence[Mapping[str, Any]],
+    method: str,
+    paths: Mapping[str, str],
+    rsynced: Mapping[str, Any] | None = None,
+    copied: Sequence[Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per tree: volume, path, the manifest's digest, files and bytes, what the copy did, seconds."""
+    out = {}
+    for tree in trees:
+        found = _tree_result(tree["name"], method, rsynced or {}, copied or [])
+        copy = found.get("copy") or {}
+        out[tree["name"]] = {
+            "volume": tree["volume"],
+            "path": paths.get(tree["volume"], ""),
+            "digest": found.get("digest", ""),
+            "files": (found.get("counts") or {}).get("file", 0),
+            "bytes": found.get("total_bytes", 0),
+            "copied_files": copy.get("files_copied"),
+            "copied_bytes": copy.get("bytes_copied"),
+            "hashes_reused": copy.get("hashes_reused"),
+            "seconds": found.get("seconds"),
+        }
+    return out
+
+
+class FilterModule:
+    """pidock.stack migrate host filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "migrate_units_state": migrate_units_state,
+            "migrate_secret_conflicts": migrate_secret_conflicts,
+            "migrate_volume_labels": migrate_volume_labels,
+            "migrate_volume_paths": migrate_volume_paths,
+            "migrate_tree_record": migrate_tree_record,
+        }

@@ -1,0 +1,185 @@
+"""Unit tests for the migrate role's host-reading filters (units, secrets, volumes, tree record)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible_collections.pidock.stack.plugins.filter.migrate_host import (
+    FilterModule,
+    migrate_secret_conflicts,
+    migrate_tree_record,
+    migrate_units_state,
+    migrate_volume_labels,
+    migrate_volume_paths,
+)
+
+
+def _block(load: str, enabled: str = "enabled", active: str = "active", unit: str = "x.service") -> str:
+    return f"Id={unit}\nLoadState={load}\nUnitFileState={enabled}\nActiveState={active}\n"
+
+
+UNITS = ["inventory.service", "nginx.service", "cloudflared.service"]
+
+
+@pytest.mark.parametrize(
+    ("stdout", "expected"),
+    [
+        (
+            "\n".join(
+                [_block("loaded"), _block("loaded", "disabled", "inactive"), _block("not-found", "", "inactive")]
+            ),
+            [
+                {"name": "inventory.service", "enabled": True, "active": True},
+                {"name": "nginx.service", "enabled": False, "active": False},
+            ],
+        ),
+        (
+            "\n".join(
+                [
+                    _block("loaded", "enabled", "activating"),
+                    _block("loaded", "static", "reloading"),
+                    _block("loaded", "masked", "failed"),
+                ]
+            ),
+            [
+                {"name": "inventory.service", "enabled": True, "active": True},
+                {"name": "nginx.service", "enabled": False, "active": True},
+                {"name": "cloudflared.service", "enabled": False, "active": False},
+            ],
+        ),
+        ("\n".join([_block("not-found")] * 3), []),
+        # A value holding '=' keeps it; blank lines with spaces still separate blocks.
+        (
+            "Id=a=b\nLoadState=loaded\nUnitFileState=enabled\nActiveState=active\n \n"
+            + _block("not-found")
+            + "\n"
+            + _block("not-found"),
+            [{"name": "inventory.service", "enabled": True, "active": True}],
+        ),
+    ],
+    ids=["mixed", "transitional-states", "none-installed", "odd-lines"],
+)
+def test_units_state(stdout: str, expected: list[dict[str, Any]]) -> None:
+    assert migrate_units_state(stdout, UNITS) == expected
+
+
+def test_units_state_refuses_a_block_count_that_does_not_match() -> None:
+    with pytest.raises(ValueError, match="2 block"):
+        migrate_units_state("\n".join([_block("loaded"), _block("loaded")]), UNITS)
+
+
+def test_units_state_of_no_units_is_empty() -> None:
+    # `systemctl show` with no unit prints the manager's own properties: nothing to read.
+    assert migrate_units_state("Version=257\n", []) == []
+
+
+@pytest.mark.parametrize(
+    ("found", "declared", "conflicts"),
+    [
+        ({"POSTGRES_PASSWORD": "pw"}, {}, []),
+        ({"POSTGRES_PASSWORD": "pw"}, None, []),
+        ({"POSTGRES_PASSWORD": "pw"}, {"POSTGRES_PASSWORD": "pw"}, []),
+        ({"POSTGRES_PASSWORD": "pw"}, {"POSTGRES_PASSWORD": "other"}, ["POSTGRES_PASSWORD"]),
+        ({"B": "1", "A": "2"}, {"A": "x", "B": "y", "C": "z"}, ["A", "B"]),
+        ({"PORT": "5432"}, {"PORT": 5432}, []),
+        ({"K": ""}, {"K": "v"}, ["K"]),
+    ],
+    ids=["undeclared", "none", "equal", "differs", "sorted", "number-as-string", "empty-vs-set"],
+)
+def test_secret_conflicts(found: dict[str, Any], declared: Any, conflicts: list[str]) -> None:
+    assert migrate_secret_conflicts(found, declared) == conflicts
+
+
+@pytest.mark.parametrize(
+    ("volumes", "project", "keys"),
+    [
+        (["inventory_images", "inventory_ml_cache", "inventory_pgdata"], "inventory", ["images", "ml_cache", "pgdata"]),
+        (["shop_images", "data", "shopinventory_pgdata"], "shop", ["images", "data", "shopinventory_pgdata"]),
+        (["a.b_x", "a_b_x", "ab_x"], "a.b", ["x", "a_b_x", "ab_x"]),
+    ],
+    ids=["prefixed", "partly-prefixed", "project-with-dot-is-literal"],
+)
+def test_volume_labels(volumes: list[str], project: str, keys: list[str]) -> None:
+    labels = migrate_volume_labels(volumes, ["images", "ml_cache", "pgdata"], project)
+    assert [labels[v]["com.docker.compose.volume"] for v in volumes] == keys
+    assert {labels[v]["com.docker.compose.project"] for v in volumes} == {project}
+    assert [labels[v]["io.pidock.migrate.volume"] for v in volumes] == ["images", "ml_cache", "pgdata"]
+
+
+def test_volume_labels_need_a_role_per_volume() -> None:
+    with pytest.raises(ValueError, match="2 volume"):
+        migrate_volume_labels(["a", "b"], ["images"], "p")
+
+
+@pytest.mark.parametrize(
+    ("lines", "made", "paths"),
+    [
+        (["v1=/var/lib/docker/volumes/v1/_data"], None, {"v1": "/var/lib/docker/volumes/v1/_data"}),
+        (
+            ["v1=/d/v1", "Error response from daemon: get v2: no such volume"],
+            [{"volume": {"Name": "v2", "Mountpoint": "/d/v2"}}, {"skipped": True}, {"volume": {"Name": "v3"}}],
+            {"v1": "/d/v1", "v2": "/d/v2"},
+        ),
+        ([], [{"volume": None}, "junk"], {}),
+        (["odd=path=with=equals"], [], {"odd": "path=with=equals"}),
+    ],
+    ids=["existing", "created-and-errors", "nothing", "equals-in-path"],
+)
+def test_volume_paths(lines: list[str], made: Any, paths: dict[str, str]) -> None:
+    assert migrate_volume_paths(lines, made) == paths
+
+
+TREES = [{"name": "images", "volume": "inv_images"}, {"name": "ml_cache", "volume": "inv_ml"}]
+RESULT = {
+    "digest": "abc",
+    "counts": {"file": 3},
+    "total_bytes": 120,
+    "copy": {"files_copied": 2, "bytes_copied": 80, "hashes_reused": 1},
+    "seconds": 1.5,
+}
+
+
+def test_tree_record_from_the_manifest_loop() -> None:
+    copied = [{"item": {"name": "ml_cache"}, "skipped": True}, {"item": {"name": "images"}, **RESULT}]
+    record = migrate_tree_record(TREES, "manifest", {"inv_images": "/d/i"}, {}, copied)
+    assert record["images"] == {
+        "volume": "inv_images",
+        "path": "/d/i",
+        "digest": "abc",
+        "files": 3,
+        "bytes": 120,
+        "copied_files": 2,
+        "copied_bytes": 80,
+        "hashes_reused": 1,
+        "seconds": 1.5,
+    }
+    # No volume yet (check mode): an empty entry, not an error.
+    assert record["ml_cache"] == {
+        "volume": "inv_ml",
+        "path": "",
+        "digest": "",
+        "files": 0,
+        "bytes": 0,
+        "copied_files": None,
+        "copied_bytes": None,
+        "hashes_reused": None,
+        "seconds": None,
+    }
+
+
+def test_tree_record_from_rsync_results() -> None:
+    rsynced = {"ml_cache": {"digest": "d2", "counts": {"file": 9}, "total_bytes": 7}}
+    record = migrate_tree_record(TREES, "rsync", {"inv_ml": "/d/m"}, rsynced, [{"item": {"name": "images"}, **RESULT}])
+    assert (record["ml_cache"]["digest"], record["ml_cache"]["files"], record["ml_cache"]["path"]) == ("d2", 9, "/d/m")
+    assert record["images"]["digest"] == "", "rsync ignores the manifest loop's results"
+
+
+def test_filters_are_registered() -> None:
+    assert set(FilterModule().filters()) == {
+        "migrate_units_state",
+        "migrate_secret_conflicts",
+        "migrate_volume_labels",
+        "migrate_volume_paths",
+        "migrate_tree_record",
+    }

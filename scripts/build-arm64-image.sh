@@ -22,7 +22,7 @@ MIRROR="${PIDOCK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # Bumped when what the image holds changes: a cached image with another version is rebuilt. The
 # amd64 host image's own version is part of it (its files, e.g. the zipimport cache, come along).
-IMAGE_RECIPE=5
+IMAGE_RECIPE=6
 VENV_PY="${PIDOCK_ROOT}/.venv/bin/python"
 PREWARM="${PIDOCK_ROOT}/images/testhost/prewarm_zipimport_cache.py"
 
@@ -70,16 +70,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The docker role's Python libraries (python3-requests and its dependencies) go in natively,
-# before the crossgrade: their maintainer scripts byte-compile every module, which took over a
-# minute of the scenario under emulation. The role finds them installed; installing the same
-# libraries is tested on the amd64 hosts, and the arm64 host still installs every Docker package.
+# Installed natively, before the crossgrade: the docker role's Python libraries (python3-requests and
+# its dependencies; their maintainer scripts byte-compile every module, over a minute under
+# emulation) and the dependencies of its Docker packages (containerd, runc, tini, iptables and their
+# libraries: unpacking and configuring them under emulation took about as long as the packages
+# themselves). The role finds them installed; installing them is tested on the amd64 hosts, and the
+# arm64 host still resolves, unpacks and configures every package the role names (docker.io,
+# docker-cli, docker-compose) under emulation.
 mapfile -t py_pkgs < <(role_packages _docker_python_packages)
-[ "${#py_pkgs[@]}" -gt 0 ] || die "cannot read the docker role's Python package set"
-log "$TAG: exporting the configured $BASE root with ${py_pkgs[*]} installed natively"
+mapfile -t docker_pkgs < <(role_packages _docker_distro_packages _docker_distro_compose_packages)
+[ "${#py_pkgs[@]}" -gt 0 ] && [ "${#docker_pkgs[@]}" -gt 0 ] || die "cannot read the docker role's package sets"
+log "$TAG: exporting the configured $BASE root with ${py_pkgs[*]} and the dependencies of ${docker_pkgs[*]} installed natively"
 mkdir -p "$work/root"
-cid="$(docker create "$BASE" bash -c 'apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "$@" >/dev/null && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin' - "${py_pkgs[@]}")"
-docker start -a "$cid" >&2 || die "installing ${py_pkgs[*]} in $BASE failed"
+# shellcheck disable=SC2016  # expanded by the container's bash
+native='set -euo pipefail
+n=$1; shift; py=("${@:1:$n}"); shift "$n"; own=("$@")
+apt-get -qq update
+mapfile -t deps < <(apt-get -s install --no-install-recommends "${own[@]}" | awk "/^Inst /{ print \$2 }" \
+  | grep -vxF -f <(printf "%s\n" "${own[@]}") || true)
+DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "${py[@]}" "${deps[@]}" >/dev/null
+echo "natively installed: ${py[*]} ${deps[*]}"
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin'
+cid="$(docker create "$BASE" bash -c "$native" - "${#py_pkgs[@]}" "${py_pkgs[@]}" "${docker_pkgs[@]}")"
+docker start -a "$cid" >&2 || die "installing ${py_pkgs[*]} and the Docker packages' dependencies in $BASE failed"
 docker export "$cid" | tar -C "$work/root" -xf -
 docker rm -f "$cid" >/dev/null; cid=""
 

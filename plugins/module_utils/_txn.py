@@ -327,6 +327,32 @@ def release_plan(
     return {"beside": beside, "in_place": in_place, "unchanged": unchanged, "retire": retire, "cutover": cutover}
 
 
+def colour_clash(
+    target: str, target_meta: Mapping[str, Any] | None, current: str, current_meta: Mapping[str, Any] | None,
+    plan: Mapping[str, Any],
+) -> str:
+    """Why a blue/green switch to ``target`` cannot happen without interrupting the service ("" when it can).
+
+    A release keeps the colour it was staged in. Going back to an older release of the colour that
+    serves now (two releases back) would have to recreate the serving containers in place, and the
+    gate would still see the old release. Refused before anything changes, with the way forward.
+    """
+    if not current or target == current or plan.get("cutover", "blue_green") != "blue_green":
+        return ""
+    colour = ((target_meta or {}).get("extra") or {}).get("colour")
+    if not colour or colour != ((current_meta or {}).get("extra") or {}).get("colour"):
+        return ""
+    clashing = sorted(i["service"] for i in plan.get("in_place") or [] if str(i["service"]).endswith(f"-{colour}"))
+    if not clashing:
+        return ""
+    version = (target_meta or {}).get("version", "?")
+    return (
+        f"release {target} runs {', '.join(clashing)} in the colour that serves now ({colour}, release {current}): "
+        "switching to it would recreate the serving containers in place. Roll back to the previous release, "
+        f"or deploy {version}'s configuration again with deploy.yml (it is staged in the other colour)"
+    )
+
+
 def active_services(config: Mapping[str, Any], profiles: Sequence[str]) -> dict[str, Any]:
     """The compose config with only the services that run: no profile, or an enabled one."""
     out = dict(config)
@@ -713,6 +739,9 @@ class Switch:
         plan = release_plan(
             self.compose_config(current) if from_meta else None, self.compose_config(target) or {}, self.s.cutover
         )
+        clash = colour_clash(target, meta, current, from_meta, plan)
+        if clash:
+            raise TxnError(clash)
         served = self.served()
         if self.already_there(current, target, served, meta.get("version")):
             # Already there: make sure nothing is left over (an interrupted retire) and stop.

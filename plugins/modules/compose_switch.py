@@ -216,6 +216,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._txn import (
     Settings,
     Switch,
     TxnError,
+    colour_clash,
     last_transaction,
     lock_is_free,
     plan_text,
@@ -292,6 +293,11 @@ def _check(module: AnsibleModule, switch: Switch, params: dict[str, Any]) -> dic
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
     plan = release_plan(before, after, params["cutover"])
+    if exists:
+        current_meta = read_release(root, current) if current else None
+        clash = colour_clash(wanted, read_release(root, wanted), current, current_meta, plan)
+        if clash:
+            raise TxnError(clash)
     served = switch.served()
     version = (read_release(root, wanted) or {}).get("version") if exists else None
     switching = wanted != current or (version is not None and served is not None and served != version)

@@ -369,6 +369,7 @@ def test_stateful_change_recreates_postgres_once_and_measures_the_interruption(h
     last = audit(host)[-1]
     assert (last["release"].split("-", 1)[0], last["outcome"], last["in_place"]) == ("v2s", "success", ["postgres"])
     gap = last["durations"]["interruption_s"]
+    # The role says it (deploy.yml and rollback.yml also put it in each host's summary line).
     assert f"recreated in place: postgres (interruption {gap:.2f} s)" in " ".join(out.split()), out[-3000:]
     # The measured interruption covers what the probe saw (its longest gap between two answers).
     assert result["longest_gap_s"] <= gap + 1.0, (result, gap)
@@ -379,15 +380,27 @@ def test_stateful_change_recreates_postgres_once_and_measures_the_interruption(h
 # --- manual rollback, redeploy, idempotence, locks ---------------------------------------------
 
 
-def test_manual_rollback_to_v1(host):
+def test_manual_rollback_to_the_serving_colour_is_refused_and_changes_nothing(host):
+    # v1 was staged blue, like v2s that serves now (v2 green, v3 blue failed, v2s blue): going back to
+    # it would recreate the serving containers in place, so it is refused, naming the way forward.
+    before = host_state(host)
     v1 = STATE["v1"].split("/", 1)[1]
-    play("rollback.yml", "-e", f"compose_rollback_to={v1}")
-    assert health(host)["release"] == "v1"
-    assert current(host) == STATE["v1"]
+    out = " ".join(play("rollback.yml", "-e", f"compose_rollback_to={v1}", expect_rc=2).split())
+    assert f"release {v1} runs app-blue in the colour that serves now (blue" in out, out[-3000:]
+    assert "deploy v1's configuration again with deploy.yml" in out, out[-3000:]
+    assert host_state(host) == before
+    assert health(host)["release"] == "v2s"
+
+
+def test_manual_rollback_to_v2(host):
+    v2 = STATE["v2"].split("/", 1)[1]
+    play("rollback.yml", "-e", f"compose_rollback_to={v2}")
+    assert health(host)["release"] == "v2"
+    assert current(host) == STATE["v2"]
     assert items(host) == STATE["rows"]
     last = audit(host)[-1]
-    assert (last["action"], last["release"], last["outcome"]) == ("rollback", v1, "success")
-    # Going back to v1 recreated postgres in place again (v1's definition), through the same transaction.
+    assert (last["action"], last["release"], last["outcome"]) == ("rollback", v2, "success")
+    # Going back to v2 recreated postgres in place again (v2's definition), through the same transaction.
     assert last["in_place"] == ["postgres"] and last["durations"]["interruption_s"] > 0, last
     assert release_json(host, STATE["v2s"])["outcome"] == "rolled_back"
 
@@ -396,6 +409,10 @@ def test_a_dead_runs_lock_note_blocks_nothing_and_v2_is_redeployed(host):
     # The lock is the kernel's (flock, released when its process dies); a note left in the file by
     # a dead run, or an empty file from a crash between create and write, blocks nothing.
     stale = {"owner": "ghost", "pid": 999999, "since": "2000-01-01T00:00:00Z"}
+    run_ok(host, f"echo '{json.dumps(stale)}' > {ROOT}/deploy.lock")
+    v1 = STATE["v1"].split("/", 1)[1]
+    play("rollback.yml", "-e", f"compose_rollback_to={v1}")  # v1 is blue, v2 green: a real switch
+    assert health(host)["release"] == "v1" and current(host) == STATE["v1"]
     run_ok(host, f"echo '{json.dumps(stale)}' > {ROOT}/deploy.lock")
     deploy("v2")
     assert health(host)["release"] == "v2"

@@ -457,3 +457,40 @@ def test_failing_release_is_removed_only_after_the_front_serves_the_old_one_agai
     assert undo == ["undo_front", "undo_reload", "undo_start", "undo_gate", "undo_drain", "undo_retire", "undo_record"]
     assert_consistent(host, v1, "v1")
     assert "app-blue" not in host.containers
+
+
+def test_going_back_to_an_older_release_of_the_serving_colour_is_refused_before_anything_changes(stack) -> None:
+    host, v1, v2 = stack  # v1 green serves; v2 blue staged
+    assert _switch(host).switch(v2, "deploy")["outcome"] == "success"
+    v3 = host.release("v3", "green")
+    assert _switch(host).switch(v3, "deploy")["outcome"] == "success"  # green serves again
+    before = (list(_txn.Journal(str(host.root)).records()), dict(host.created), host.served())
+    with pytest.raises(_txn.TxnError, match=r"release v1-\w+ runs app-green in the colour that serves now"):
+        _switch(host).switch(v1, "rollback")
+    assert (list(_txn.Journal(str(host.root)).records()), dict(host.created), host.served()) == before
+    # The previous release has the other colour: that rollback goes ahead.
+    assert _switch(host).switch(v2, "rollback")["outcome"] == "success"
+    assert_consistent(host, v2, "v2")
+
+
+@pytest.mark.parametrize(
+    ("target_colour", "current_colour", "cutover", "in_place", "clash"),
+    [
+        ("green", "green", "blue_green", ["app-green"], True),
+        ("green", "green", "blue_green", ["app-green", "postgres"], True),
+        ("green", "blue", "blue_green", ["postgres"], False),
+        ("green", "green", "blue_green", ["postgres"], False),
+        ("green", "green", "recreate", ["app-green"], False),
+        (None, "green", "blue_green", ["app-green"], False),
+    ],
+    ids=["same-colour", "same-colour-and-db", "other-colour", "only-the-db", "recreate-cutover", "no-colour"],
+)
+def test_colour_clash_table(target_colour, current_colour, cutover, in_place, clash) -> None:
+    def meta(colour):
+        return {"version": "v1", "extra": {"colour": colour} if colour else {}}
+
+    plan = {"cutover": cutover, "in_place": [{"service": s} for s in in_place]}
+    text = _txn.colour_clash("v1-a", meta(target_colour), "v3-b", meta(current_colour), plan)
+    assert bool(text) is clash, text
+    assert _txn.colour_clash("v1-a", meta("green"), "", None, plan) == ""
+    assert _txn.colour_clash("v1-a", meta("green"), "v1-a", meta("green"), plan) == ""

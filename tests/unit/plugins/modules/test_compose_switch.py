@@ -194,3 +194,17 @@ def test_release_info_reports_what_is_served(run_module, host) -> None:
     host.loaded_conf = ""  # the front door stops answering: nothing is served, whatever current says
     info = run_module(release_info.main, {"root": str(host.root), "health_url": "https://127.0.0.1/health"})
     assert info["served"] is None and info["served_release"] == "" and info["current"] == v1
+
+
+def test_check_mode_refuses_a_rollback_to_the_serving_colour(run_module, host) -> None:
+    v1 = host.release("v1", "green")
+    run_module(compose_switch.main, _args(host, release=v1))
+    v2 = host.release("v2", "blue")
+    run_module(compose_switch.main, _args(host, release=v2))
+    v3 = host.release("v3", "green")
+    run_module(compose_switch.main, _args(host, release=v3))
+    for check_mode in (True, False):
+        with pytest.raises(ModuleFailed) as failed:
+            run_module(compose_switch.main, _args(host, release=v1, kind="rollback"), check_mode=check_mode)
+        assert "deploy v1's configuration again with deploy.yml" in failed.value.result["msg"]
+    assert host.served() == "v3"

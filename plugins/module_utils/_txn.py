@@ -284,6 +284,11 @@ def replay_action(state: Mapping[str, Any] | None) -> str:
 
 # --- release plan -------------------------------------------------------------------------------
 
+# Answers in a row the front door must give after services were recreated in place, and how many
+# times served() asks before it says the front door does not answer.
+_SETTLED_ANSWERS = 3
+_SERVED_ATTEMPTS = 4
+
 _VOLATILE = ("container_name",)
 
 
@@ -625,16 +630,22 @@ class Switch:
         if ready and not stream.stdout.readline():
             self.sleep(min(timeout, 0.5))
 
-    def gate(self, version: str) -> dict[str, Any]:
-        """Poll the front door until it answers 200 naming ``version``; returns the last answer."""
+    def gate(self, version: str, consecutive: int = 1) -> dict[str, Any]:
+        """Poll the front door until it answers 200 naming ``version`` ``consecutive`` times in a row.
+
+        After services were recreated in place the app's pooled connections may fail a few requests
+        more: several answers in a row tell a settled front door from one lucky answer.
+        """
         if not self.s.health_url:
             return {"status": None, "served": None, "seconds": 0.0}
         start = self.clock()
         deadline = start + self.s.health_timeout
+        good = 0
         while True:
             status, parsed, text = self.probe(self.s.health_url, self.s.validate_certs, 5.0)
             served = parsed.get(self.s.release_key) if isinstance(parsed, dict) and self.s.release_key else None
-            if status == 200 and (not self.s.release_key or served == version):
+            good = good + 1 if status == 200 and (not self.s.release_key or served == version) else 0
+            if good >= consecutive:
                 return {"status": status, "served": served, "seconds": round(self.clock() - start, 2)}
             if self.clock() >= deadline:
                 raise TxnError(
@@ -644,13 +655,20 @@ class Switch:
             self.sleep(0.25)
 
     def served(self) -> str | None:
-        """What the front door serves right now (the release key), or None."""
+        """What the front door serves now (the release key), or None when it does not answer.
+
+        A failed answer is asked again a few times (about a second in all): one request that met a
+        stale pooled connection is not what the front door serves.
+        """
         if not self.s.health_url or not self.s.release_key:
             return None
-        status, parsed, _text = self.probe(self.s.health_url, self.s.validate_certs, 5.0)
-        if status == 200 and isinstance(parsed, dict):
-            value = parsed.get(self.s.release_key)
-            return None if value is None else str(value)
+        for attempt in range(_SERVED_ATTEMPTS):
+            if attempt:
+                self.sleep(0.25)
+            status, parsed, _text = self.probe(self.s.health_url, self.s.validate_certs, 5.0)
+            if status == 200 and isinstance(parsed, dict):
+                value = parsed.get(self.s.release_key)
+                return None if value is None else str(value)
         return None
 
     # -- front -----------------------------------------------------------------------------------
@@ -845,7 +863,7 @@ class Switch:
             )
             if in_place:
                 self._step("in_place", lambda: self.wait_healthy(in_place))
-                self.gate(begin["to_version"])
+                self._step("in_place_gate", lambda: self.gate(begin["to_version"], consecutive=_SETTLED_ANSWERS))
                 interruption = round(self.clock() - start, 2)
         except TxnError as exc:
             error = (

@@ -32,6 +32,9 @@ class FakeHost:
         self.drain_queries = 0
         # seconds a `compose up` spends stopping a container it replaces (the clock moves on)
         self.replace_seconds = 0.0
+        # answers the front door gives first, whatever runs (e.g. 503s of an app whose pooled
+        # connections met a restarted database), one per probe
+        self.front_script: list[int] = []
 
     # clock
     def clock(self) -> float:
@@ -152,6 +155,10 @@ class FakeHost:
     # the front door
     def probe(self, url: str, validate: bool, timeout: float) -> tuple[int, Any, str]:
         self.tick_health()
+        if self.front_script and url:
+            status = self.front_script.pop(0)
+            if status != 200:
+                return status, None, f"scripted {status}"
         if not self.loaded_conf:
             return 0, None, "connection refused"
         upstream = self.loaded_conf.split(";")[0].split()[1]

@@ -494,3 +494,33 @@ def test_colour_clash_table(target_colour, current_colour, cutover, in_place, cl
     assert bool(text) is clash, text
     assert _txn.colour_clash("v1-a", meta("green"), "", None, plan) == ""
     assert _txn.colour_clash("v1-a", meta("green"), "v1-a", meta("green"), plan) == ""
+
+
+def test_after_an_in_place_change_the_front_must_answer_several_times_in_a_row(stack) -> None:
+    """The app's pooled connections fail some requests after the database restarted: one lucky 200
+    does not end the interruption, and the outcome is read from the settled front door."""
+    host, _v1, _ = stack
+    db = {"image": "pg:17", "volumes": [{"type": "volume", "source": "pgdata"}], "healthcheck": {"test": ["y"]}}
+    v2 = host.release("v2b", "blue", db=db)
+    switch = _switch(host)
+    real_wait = switch.wait_healthy
+
+    def wait_then_flap(services):
+        took = real_wait(services)
+        if services == ["postgres"]:  # from here the front answers 200, 503, 200, 503, then settles
+            host.front_script[:] = [200, 503, 200, 503]
+        return took
+
+    switch.wait_healthy = wait_then_flap  # type: ignore[method-assign]
+    result = switch.switch(v2, "deploy")
+    assert result["outcome"] == "success" and result["served"] == "v2b", result
+    assert host.front_script == []
+    assert _audit(host.root)[-1]["steps_s"]["in_place_gate"] >= 0.75  # three sleeps of 0.25 s at least
+
+
+def test_served_asks_again_after_one_failed_answer(stack) -> None:
+    host, _v1, _ = stack
+    host.front_script[:] = [503]
+    assert _switch(host).served() == "v1"
+    host.front_script[:] = [503] * 4
+    assert _switch(host).served() is None

@@ -131,7 +131,7 @@ def test_data_guards_refuse_what_only_the_stack_holds(host):
     # presync runs again only when the ledger does not say verified (as an interrupted run leaves it).
     ledger = json.loads(host.file(_LEDGER).content_string)
     ledger["phases"]["presync"]["status"] = "started"
-    run_ok(host, "echo %s > %s", json.dumps(ledger), _LEDGER)
+    run_ok(host, "printf '%%s' %s > %s", json.dumps(ledger), _LEDGER)  # printf: no escapes interpreted
     try:
         out, _took = run_playbook("migrate", "migrate.yml", "-e", _PHASES % '["presync"]', expect_rc=2)
         text = " ".join(out.split())

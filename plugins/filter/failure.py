@@ -4,7 +4,8 @@
 
 A rescue sees `ansible_failed_result` uncensored, even when the failed task had `no_log: true`
 (its stdout, stderr, msg and arguments may hold secrets). This filter gives the message, stderr
-and stdout of an ordinary failure, and only a notice for a no_log one.
+and stdout of an ordinary failure, and only a notice for a no_log one; for a failed loop, also
+what each failed item said (the loop's own message is only "One or more items failed").
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def failure_text(result: Any, limit: int = 600, fields: tuple[str, ...] | list[s
     if result.get("_ansible_no_log") or "censored" in result:
         return HIDDEN
     text = " ".join(str(result.get(field) or "").strip() for field in fields).strip()
+    # A loop's result says only "One or more items failed": add what each failed item said.
+    items = result.get("results")
+    if isinstance(items, list):
+        said = [failure_text(item, limit, fields) for item in items if isinstance(item, Mapping) and item.get("failed")]
+        text = "; ".join(part for part in [text, *said] if part)
     if len(text) > limit:
         text = text[: max(limit - 3, 0)] + "..."
     return text or "unknown error"

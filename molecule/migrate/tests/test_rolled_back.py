@@ -127,7 +127,8 @@ def test_data_guards_refuse_what_only_the_stack_holds(host):
 
     volume = run_ok(host, "docker volume inspect --format '{{.Mountpoint}}' inventory_images").strip()
     mark = "/var/lib/pidock-migrate/stack-serving"
-    run_ok(host, "touch -d '-1 hour' %s && echo 'written by the stack' > %s", mark, f"{volume}/after-the-mark.txt")
+    # As the cutover writes it: after the migration's own copies; then the stack writes.
+    run_ok(host, "touch %s && sleep 0.1 && echo 'written by the stack' > %s", mark, f"{volume}/after-the-mark.txt")
     # presync runs again only when the ledger does not say verified (as an interrupted run leaves it).
     ledger = json.loads(host.file(_LEDGER).content_string)
     ledger["phases"]["presync"]["status"] = "started"

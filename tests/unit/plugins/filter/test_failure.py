@@ -62,3 +62,20 @@ _DIRECT = re.compile(r"ansible_failed_result\s*\.\s*(?:msg|stdout|stderr)|ansibl
 def test_rescues_print_failures_only_through_failure_text(path: str) -> None:
     """A rescue that prints ansible_failed_result.stdout/stderr/msg leaks a no_log task's output."""
     assert not _DIRECT.findall((ROOT / path).read_text()), path
+
+
+def test_a_failed_loop_says_what_each_failed_item_said() -> None:
+    loop = {
+        "msg": "One or more items failed",
+        "failed": True,
+        "results": [
+            {"item": "images", "failed": False, "msg": "fine"},
+            {"item": "ml_cache", "failed": True, "msg": "copy of ml_cache failed: 3 entries changed"},
+            {"item": "secret", "failed": True, "msg": "TOPSECRET", "_ansible_no_log": True},
+            "junk",
+        ],
+    }
+    assert failure_text(loop, 600, ["msg"]) == (
+        f"One or more items failed; copy of ml_cache failed: 3 entries changed; {HIDDEN}"
+    )
+    assert failure_text(loop, 40, ["msg"]).endswith("...")

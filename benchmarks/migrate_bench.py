@@ -195,6 +195,8 @@ def main() -> None:
     scenario = yaml.safe_load((ROOT / "molecule/migrate/molecule.yml").read_text(encoding="utf-8"))
     group_vars = scenario["provisioner"]["inventory"]["group_vars"]["all"]
     group_vars["migrate_test_item_count"] = args.items
+    # The scenario's inventory reads its test password from the scenario's files (Molecule sets this).
+    group_vars["molecule_scenario_directory"] = str(ROOT / "molecule" / "migrate")
     work = Path(tempfile.mkdtemp(prefix="pidock-bench-migrate-"))
     inventory = work / "inventory.yml"
     inventory.write_text(

@@ -104,7 +104,8 @@ def test_carry_left_no_guard_behind(host):
 
 _GUARD_PG = (
     "docker run -d --name pidock-guard-pg -v inventory_pgdata:/var/lib/postgresql/data local/postgres:17-pgvector"
-    " >/dev/null && for i in $(seq 60); do docker exec pidock-guard-pg pg_isready -q -h 127.0.0.1 && break; sleep 1; done"
+    " >/dev/null && for i in $(seq 60); do"
+    " docker exec pidock-guard-pg pg_isready -q -h 127.0.0.1 && break; sleep 1; done"
     " && docker exec pidock-guard-pg psql -XtAq -U postgres -d inventory_db -c %s"
     " ; rc=$?; docker stop -t 30 pidock-guard-pg >/dev/null; docker rm pidock-guard-pg >/dev/null; exit $rc"
 )

@@ -246,6 +246,16 @@ def killed_during_image_load(tar: str, *extra: str) -> None:
     """Run deploy.yml until a host process has the image tarball open (the load streams it to the
     engine); SIGKILL the controller's process group and that host process, so the engine drops
     the half-read image."""
+    # A watcher inside the host scans /proc without pause from before the run starts: a `docker exec`
+    # per look (0.2-1 s each on a loaded machine) could miss a load that took under a second.
+    found = "/root/image-loader.pid"
+    sh(f"rm -f {found}")
+    watch = (
+        "echo $$ > /root/image-watcher.pid; "
+        f"while :; do for p in /proc/[0-9]*; do ls -l $p/fd 2>/dev/null | grep -qF {tar}"
+        f" && {{ echo ${{p#/proc/}} > {found}.tmp; mv {found}.tmp {found}; exit 0; }}; done; done"
+    )
+    subprocess.run(["docker", "exec", "-d", HOST, "timeout", "300", "sh", "-c", watch], check=True)
     proc = subprocess.Popen(
         _cmd("deploy.yml", *extra),
         env=_env(),
@@ -253,12 +263,13 @@ def killed_during_image_load(tar: str, *extra: str) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    find = f"for p in /proc/[0-9]*; do ls -l $p/fd 2>/dev/null | grep -qF {tar} && echo ${{p#/proc/}}; done"
     loader = ""
     deadline = time.monotonic() + 300
     while not loader and time.monotonic() < deadline and proc.poll() is None:
-        loader = (sh(find, check=False).stdout.split() or [""])[0]
+        loader = sh(f"cat {found} 2>/dev/null", check=False).stdout.strip()
         time.sleep(0.1)
+    loader = loader or sh(f"cat {found} 2>/dev/null", check=False).stdout.strip()
+    sh("kill $(cat /root/image-watcher.pid) 2>/dev/null; rm -f /root/image-watcher.pid", check=False)
     assert loader, f"no host process ever opened {tar} (rc {proc.poll()})"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)

@@ -143,6 +143,37 @@ def test_v1_deployed_across_the_nodes() -> None:
         assert (status, body["release"], body["db"]) == (200, "v1", "ok"), (name, body)
 
 
+def test_workers_pull_from_the_registry_what_they_never_loaded() -> None:
+    """Only swarm-1 loaded the tarballs and pushed them to its registry (TLS, a private CA the
+    nodes trust for swarm-1:5000 only); the workers hold the images they run under the registry's
+    name alone, pulled by digest, and the registry lists the stack's repositories."""
+    for name in ("swarm-2", "swarm-3"):
+        repos = run_ok(host(name), "docker image ls --format '{{.Repository}}'").split()
+        assert not [r for r in repos if r.startswith("local/")], (name, repos)
+        assert "swarm-1:5000/local/inventory-app" in repos, (name, repos)
+        assert "swarm-1:5000/local/nginx" in repos, (name, repos)
+        assert run_ok(host(name), "cat /etc/docker/certs.d/swarm-1:5000/ca.crt").startswith("-----BEGIN CERTIFICATE")
+    tasks = json.loads(
+        run_ok(
+            host(MANAGER),
+            "docker service ps inventory_app --filter desired-state=running --format '{{json .}}' | head -1",
+        )
+    )
+    assert tasks["Image"].startswith("swarm-1:5000/local/inventory-app@sha256:"), tasks
+    catalog = run_ok(
+        host("swarm-2"),
+        'python3 -c "import urllib.request, ssl; '
+        "c = ssl.create_default_context(cafile='/etc/docker/certs.d/swarm-1:5000/ca.crt'); "
+        "print(urllib.request.urlopen('https://swarm-1:5000/v2/_catalog', context=c).read().decode())\"",
+    )
+    assert set(json.loads(catalog)["repositories"]) >= {"local/inventory-app", "local/nginx", "local/postgres"}, catalog
+    # The key of the registry is its user's alone.
+    assert run_ok(host(MANAGER), "stat -c '%U %a' /etc/docker/registry/registry.key").split() == [
+        "docker-registry",
+        "600",
+    ]
+
+
 def test_rolling_update_under_load_fails_no_request() -> None:
     with Probe("v2") as probe:
         out = play("deploy.yml", "-e", "compose_version=v2")
@@ -175,7 +206,7 @@ def test_broken_release_is_rolled_back_by_swarm() -> None:
 
 def test_releases_are_stored_with_pinned_images() -> None:
     """v1 and v2 succeeded, v3 was rolled back by Swarm: three releases, each with its stack file
-    naming every image by the ID recorded in release.json, and its secrets' versioned names."""
+    naming every image by the registry digest recorded in release.json, and its secrets' versioned names."""
     root = "/opt/pidock/swarm/inventory"
     stored = {
         r["version"]: r
@@ -188,8 +219,10 @@ def test_releases_are_stored_with_pinned_images() -> None:
     v2 = stored["v2"]
     stack = yaml.safe_load(run_ok(host(MANAGER), "cat %s", f"{root}/releases/{v2['id']}/stack.yml"))
     for name, svc in stack["services"].items():
-        assert svc["image"] == v2["images"][name]["id"], (name, svc["image"], v2["images"][name])
-        assert svc["image"].startswith("sha256:")
+        # By the registry's digest, the image ID recorded beside it.
+        assert svc["image"] == v2["images"][name]["digests"][0], (name, svc["image"], v2["images"][name])
+        assert svc["image"].startswith("swarm-1:5000/local/") and "@sha256:" in svc["image"], svc["image"]
+        assert v2["images"][name]["id"].startswith("sha256:")
     assert any(s.startswith("inventory_POSTGRES_PASSWORD_") for s in v2["extra"]["secrets"]), v2["extra"]
     assert run_ok(host(MANAGER), "readlink %s", f"{root}/current").strip().endswith(v2["id"])
     assert SECRET not in run_ok(host(MANAGER), "cat %s/releases/*/*", root)
@@ -251,6 +284,10 @@ def test_bad_inputs_are_refused_before_anything_changes() -> None:
         (
             '{"compose_services": {"app": {"image": "x", "ports": ["443:8000"]}}}',
             "published port 443/tcp is already published by",
+        ),
+        (
+            '{"swarm_registry_host": "swarm-9"}',
+            "swarm_registry_tls: the certificate does not name the registry host swarm-9",
         ),
     ]
     for extra, message in cases:

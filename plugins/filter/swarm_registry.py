@@ -36,7 +36,7 @@ def _split_tag(image: str) -> tuple[str, str]:
 
 def _strip_registry(name: str) -> str:
     """The repository path without the registry host a reference may start with."""
-    first, _, rest = name.partition("/")
+    first, _slash, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         return rest
     return name

@@ -189,15 +189,17 @@ def swarm_stack_errors(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> li
         constraints, found = _constraints(where, spec)
         errors.extend(found)
         errors.extend(_label_errors(where, constraints, node_labels))
-        if svc.get("source") == "build":
+        # With the registry only the deploying manager needs the image (it pushes it); without it
+        # every node that may run the service does, so nothing can come from the controller.
+        if svc.get("source") == "build" and not swarm.get("registry"):
             errors.append(
-                f"compose_services.{name}.source: build is not supported on a swarm (every node needs the "
-                "image): use load or pull"
+                f"compose_services.{name}.source: build needs swarm_registry_enabled on a swarm (every node "
+                "needs the image): use load or pull, or turn the registry on"
             )
-        if svc.get("load_src"):
+        if svc.get("load_src") and not swarm.get("registry"):
             errors.append(
-                f"compose_services.{name}.load_src: not supported on a swarm yet; put the tarball on every node "
-                "(load_path) or pull the image"
+                f"compose_services.{name}.load_src: needs swarm_registry_enabled on a swarm; without it put "
+                "the tarball on every node (load_path) or pull the image"
             )
         if svc.get("secrets") and not svc.get("command"):
             errors.append(

@@ -176,7 +176,7 @@ def test_workers_pull_from_the_registry_what_they_never_loaded() -> None:
 
 def test_rolling_update_under_load_fails_no_request() -> None:
     with Probe("v2") as probe:
-        out = play("deploy.yml", "-e", "compose_version=v2")
+        out = play("deploy.yml", "-e", "compose_version=v2", "-e", "swarm_test_build=true")
     result = probe.result()
     print(f"[swarm] probe during the v1 -> v2 rolling update: {result}")
     assert "inventory v2: deployed" in out
@@ -185,13 +185,20 @@ def test_rolling_update_under_load_fails_no_request() -> None:
     assert result["releases"] == ["v1", "v2"], result
     assert [served(n) for n in NODES] == ["v2"] * 3
     assert update_state("inventory_app") == "completed"
+    # v2's app was built on swarm-1 (source: build) and pushed: the workers run it, pulled by digest.
+    assert "inventory-app-built" in out
+    for name in running_nodes("inventory_app"):
+        repos = run_ok(host(name), "docker image ls --format '{{.Repository}}'").split()
+        assert "swarm-1:5000/local/inventory-app-built" in repos, (name, repos)
+        if name != MANAGER:
+            assert "local/inventory-app-built" not in repos, (name, repos)
 
 
 def test_rerun_changes_nothing() -> None:
     """Cluster, certificate and stack (site.yml, all of converge.yml but the docker role, whose own
     idempotence its scenarios prove) again at v2: changed=0 on every node. This stands in for
     Molecule's idempotence step, which would re-run the whole converge once more."""
-    out = play("site.yml", "-e", "compose_version=v2")
+    out = play("site.yml", "-e", "compose_version=v2", "-e", "swarm_test_build=true")
     assert "inventory v2: unchanged" in out
     assert recap_changed(out) == {n: 0 for n in NODES}, out[-4000:]
 

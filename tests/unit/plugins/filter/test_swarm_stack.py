@@ -109,8 +109,8 @@ BAD = [
     ("swarm", "services.ghost", {"replicas": 1}, "swarm_stack_services.ghost: not a service"),
     ("stack", "services.app.ports", ["443:8000"], "published port 443/tcp is already published by"),
     ("stack", "services.app.ports", ["127.0.0.1:8080:8000"], "cannot bind a host address"),
-    ("stack", "services.app.load_src", "/ctl/app.tar", "compose_services.app.load_src: not supported"),
-    ("stack", "services.app.source", "build", "compose_services.app.source: build is not supported"),
+    ("stack", "services.app.load_src", "/ctl/app.tar", "compose_services.app.load_src: needs swarm_registry_enabled"),
+    ("stack", "services.app.source", "build", "compose_services.app.source: build needs swarm_registry_enabled"),
     ("stack", "services.app.command", _DELETE, "compose_services.app.command: required on a swarm"),
     # The compose role's own checks still apply, unchanged.
     ("stack", "services.app.secrets", ["NOPE"], "compose_services.app.secrets: 'NOPE' is not a key"),
@@ -318,3 +318,17 @@ def test_front_on_edge_nodes_needs_its_image_there_only() -> None:
 def test_secret_versions_name_every_key() -> None:
     got = swarm_secret_versions({"A": "x", "B": 2}, "p")
     assert got == {"A": swarm_secret_name("p", "A", "x"), "B": swarm_secret_name("p", "B", "2")}
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("services.app.load_src", "/ctl/app.tar"), ("services.app.source", "build")],
+    ids=["load_src", "build"],
+)
+def test_controller_sources_are_allowed_with_the_registry(path: str, value: Any) -> None:
+    """The deploying manager loads or builds, pushes; the nodes pull: nothing needs to be on them."""
+    stack = _with(STACK, path, value)
+    if value == "build":
+        stack = _with(stack, "services.app.build_context", "/ctl/app")
+    assert swarm_stack_errors(stack, {**SWARM, "registry": True}) == []
+    assert swarm_stack_errors(stack, SWARM) != []

@@ -8,6 +8,7 @@ IDs and digests per service and node and the versioned names of the secrets and 
 
 swarm_release_images(node_images, node_specs)        -> images per service, pins, errors
 swarm_rollback_plan(releases, wanted, present, node_images) -> the release to go back to, or errors
+swarm_stale_objects(releases, present)                -> the secret and config versions no release uses
 """
 
 from __future__ import annotations
@@ -102,8 +103,24 @@ def swarm_rollback_plan(
     }
 
 
+def swarm_stale_objects(releases: list[Mapping[str, Any]], present: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The Swarm secrets and configs of the stack (`present`: kind -> names, as listed with the
+    stack's label) that no stored release names in its `extra` (`secrets`, `configs`): old versions
+    a rollback can no longer need, since every release it may go back to is stored."""
+    used: dict[str, set[str]] = {"secrets": set(), "configs": set()}
+    for release in releases or []:
+        extra = release.get("extra", {}) or {}
+        for kind, names in used.items():
+            names.update(str(n) for n in extra.get(kind, []) or [])
+    return {kind: sorted({str(n) for n in present.get(kind, []) or [] if n} - names) for kind, names in used.items()}
+
+
 class FilterModule:
     """pidock.stack swarm release filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"swarm_release_images": swarm_release_images, "swarm_rollback_plan": swarm_rollback_plan}
+        return {
+            "swarm_release_images": swarm_release_images,
+            "swarm_rollback_plan": swarm_rollback_plan,
+            "swarm_stale_objects": swarm_stale_objects,
+        }

@@ -175,6 +175,9 @@ def test_workers_pull_from_the_registry_what_they_never_loaded() -> None:
 
 
 def test_rolling_update_under_load_fails_no_request() -> None:
+    # An old version of a secret and of a config that no stored release names: the deploy removes them.
+    run_ok(host(MANAGER), "printf old | docker secret create --label pidock.project=inventory inventory_OLD_0123 -")
+    run_ok(host(MANAGER), "printf old | docker config create --label pidock.project=inventory inventory_nginx_0123 -")
     with Probe("v2") as probe:
         out = play("deploy.yml", "-e", "compose_version=v2", "-e", "swarm_test_build=true")
     result = probe.result()
@@ -185,6 +188,11 @@ def test_rolling_update_under_load_fails_no_request() -> None:
     assert result["releases"] == ["v1", "v2"], result
     assert [served(n) for n in NODES] == ["v2"] * 3
     assert update_state("inventory_app") == "completed"
+    objects = run_ok(
+        host(MANAGER), "docker secret ls --format '{{.Name}}'; docker config ls --format '{{.Name}}'"
+    ).split()
+    assert "inventory_OLD_0123" not in objects and "inventory_nginx_0123" not in objects, objects
+    assert any(o.startswith("inventory_POSTGRES_PASSWORD_") for o in objects), objects
     # v2's app was built on swarm-1 (source: build) and pushed: the workers run it, pulled by digest.
     assert "inventory-app-built" in out
     for name in running_nodes("inventory_app"):

@@ -9,6 +9,7 @@ from ansible_collections.pidock.stack.plugins.filter.swarm_release import (
     FilterModule,
     swarm_release_images,
     swarm_rollback_plan,
+    swarm_stale_objects,
 )
 
 APP = {"Id": "sha256:" + "a" * 64, "RepoTags": ["local/inventory-app:latest"], "RepoDigests": []}
@@ -157,4 +158,39 @@ def test_rollback_plan(releases: Any, wanted: str, present: Any, held: Any, targ
 
 
 def test_filters_registered() -> None:
-    assert set(FilterModule().filters()) == {"swarm_release_images", "swarm_rollback_plan"}
+    assert set(FilterModule().filters()) == {"swarm_release_images", "swarm_rollback_plan", "swarm_stale_objects"}
+
+
+KEPT = [
+    {"id": "v1-a", "extra": {"secrets": ["inv_PW_1", "inv_tls_key_1"], "configs": ["inv_nginx_1"]}},
+    {"id": "v2-b", "extra": {"secrets": ["inv_PW_2", "inv_tls_key_1"], "configs": ["inv_nginx_1"]}},
+    {"id": "v0-old", "extra": {}},
+]
+
+
+@pytest.mark.parametrize(
+    ("present", "stale"),
+    [
+        pytest.param(
+            {"secrets": ["inv_PW_1", "inv_PW_2", "inv_tls_key_1"], "configs": ["inv_nginx_1"]},
+            {"secrets": [], "configs": []},
+            id="every-version-used-by-a-stored-release",
+        ),
+        pytest.param(
+            {
+                "secrets": ["inv_PW_0", "inv_PW_1", "inv_PW_2", "inv_tls_key_1", ""],
+                "configs": ["inv_nginx_0", "inv_nginx_1"],
+            },
+            {"secrets": ["inv_PW_0"], "configs": ["inv_nginx_0"]},
+            id="versions-of-pruned-releases-go",
+        ),
+        pytest.param({}, {"secrets": [], "configs": []}, id="nothing-listed"),
+    ],
+)
+def test_stale_objects(present: dict[str, list[str]], stale: dict[str, list[str]]) -> None:
+    assert swarm_stale_objects(KEPT, present) == stale
+
+
+def test_stale_objects_without_releases_keeps_nothing_named() -> None:
+    """No stored release: every listed version is unused (the caller runs it only after a deploy stored one)."""
+    assert swarm_stale_objects([], {"secrets": ["a"], "configs": ["b"]}) == {"secrets": ["a"], "configs": ["b"]}

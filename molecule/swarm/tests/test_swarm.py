@@ -143,37 +143,6 @@ def test_v1_deployed_across_the_nodes() -> None:
         assert (status, body["release"], body["db"]) == (200, "v1", "ok"), (name, body)
 
 
-def test_workers_pull_from_the_registry_what_they_never_loaded() -> None:
-    """Only swarm-1 loaded the tarballs and pushed them to its registry (TLS, a private CA the
-    nodes trust for swarm-1:5000 only); the workers hold the images they run under the registry's
-    name alone, pulled by digest, and the registry lists the stack's repositories."""
-    for name in ("swarm-2", "swarm-3"):
-        repos = run_ok(host(name), "docker image ls --format '{{.Repository}}'").split()
-        assert not [r for r in repos if r.startswith("local/")], (name, repos)
-        assert "swarm-1:5000/local/inventory-app" in repos, (name, repos)
-        assert "swarm-1:5000/local/nginx" in repos, (name, repos)
-        assert run_ok(host(name), "cat /etc/docker/certs.d/swarm-1:5000/ca.crt").startswith("-----BEGIN CERTIFICATE")
-    tasks = json.loads(
-        run_ok(
-            host(MANAGER),
-            "docker service ps inventory_app --filter desired-state=running --format '{{json .}}' | head -1",
-        )
-    )
-    assert tasks["Image"].startswith("swarm-1:5000/local/inventory-app@sha256:"), tasks
-    catalog = run_ok(
-        host("swarm-2"),
-        'python3 -c "import urllib.request, ssl; '
-        "c = ssl.create_default_context(cafile='/etc/docker/certs.d/swarm-1:5000/ca.crt'); "
-        "print(urllib.request.urlopen('https://swarm-1:5000/v2/_catalog', context=c).read().decode())\"",
-    )
-    assert set(json.loads(catalog)["repositories"]) >= {"local/inventory-app", "local/nginx", "local/postgres"}, catalog
-    # The key of the registry is its user's alone.
-    assert run_ok(host(MANAGER), "stat -c '%U %a' /etc/docker/registry/registry.key").split() == [
-        "docker-registry",
-        "600",
-    ]
-
-
 def test_rolling_update_under_load_fails_no_request() -> None:
     # An old version of a secret and of a config that no stored release names: the deploy removes them.
     run_ok(host(MANAGER), "printf old | docker secret create --label pidock.project=inventory inventory_OLD_0123 -")
@@ -193,13 +162,39 @@ def test_rolling_update_under_load_fails_no_request() -> None:
     ).split()
     assert "inventory_OLD_0123" not in objects and "inventory_nginx_0123" not in objects, objects
     assert any(o.startswith("inventory_POSTGRES_PASSWORD_") for o in objects), objects
-    # v2's app was built on swarm-1 (source: build) and pushed: the workers run it, pulled by digest.
-    assert "inventory-app-built" in out
-    for name in running_nodes("inventory_app"):
+
+
+def test_workers_pull_from_the_registry_what_only_the_manager_built() -> None:
+    """v2 turned the registry on: swarm-1 built the app (source: build), tagged every image into its
+    registry (TLS, a private CA the nodes trust for swarm-1:5000 only) and pushed it; the workers
+    run the app by digest, pulled from there, and never held the build under its own name."""
+    tasks = json.loads(
+        run_ok(
+            host(MANAGER),
+            "docker service ps inventory_app --filter desired-state=running --format '{{json .}}' | head -1",
+        )
+    )
+    assert tasks["Image"].startswith("swarm-1:5000/local/inventory-app-built@sha256:"), tasks
+    workers = [n for n in running_nodes("inventory_app") if n != MANAGER]
+    assert workers, running_nodes("inventory_app")
+    for name in workers:
         repos = run_ok(host(name), "docker image ls --format '{{.Repository}}'").split()
         assert "swarm-1:5000/local/inventory-app-built" in repos, (name, repos)
-        if name != MANAGER:
-            assert "local/inventory-app-built" not in repos, (name, repos)
+        assert "local/inventory-app-built" not in repos, (name, repos)
+    for name in NODES:
+        assert run_ok(host(name), "cat /etc/docker/certs.d/swarm-1:5000/ca.crt").startswith("-----BEGIN CERTIFICATE")
+    catalog = run_ok(
+        host("swarm-2"),
+        'python3 -c "import urllib.request, ssl; '
+        "c = ssl.create_default_context(cafile='/etc/docker/certs.d/swarm-1:5000/ca.crt'); "
+        "print(urllib.request.urlopen('https://swarm-1:5000/v2/_catalog', context=c).read().decode())\"",
+    )
+    assert set(json.loads(catalog)["repositories"]) >= {"local/inventory-app-built", "local/nginx", "local/postgres"}
+    # The key of the registry is its user's alone.
+    assert run_ok(host(MANAGER), "stat -c '%U %a' /etc/docker/registry/registry.key").split() == [
+        "docker-registry",
+        "600",
+    ]
 
 
 def test_rerun_changes_nothing() -> None:
@@ -221,7 +216,8 @@ def test_broken_release_is_rolled_back_by_swarm() -> None:
 
 def test_releases_are_stored_with_pinned_images() -> None:
     """v1 and v2 succeeded, v3 was rolled back by Swarm: three releases, each with its stack file
-    naming every image by the registry digest recorded in release.json, and its secrets' versioned names."""
+    naming every image as release.json records it (v1 by image ID, v2 by registry digest), and its
+    secrets' versioned names."""
     root = "/opt/pidock/swarm/inventory"
     stored = {
         r["version"]: r
@@ -234,10 +230,16 @@ def test_releases_are_stored_with_pinned_images() -> None:
     v2 = stored["v2"]
     stack = yaml.safe_load(run_ok(host(MANAGER), "cat %s", f"{root}/releases/{v2['id']}/stack.yml"))
     for name, svc in stack["services"].items():
-        # By the registry's digest, the image ID recorded beside it.
+        # v2 (registry on): by the registry's digest, the image ID recorded beside it.
         assert svc["image"] == v2["images"][name]["digests"][0], (name, svc["image"], v2["images"][name])
         assert svc["image"].startswith("swarm-1:5000/local/") and "@sha256:" in svc["image"], svc["image"]
         assert v2["images"][name]["id"].startswith("sha256:")
+    v1 = stored["v1"]
+    stack = yaml.safe_load(run_ok(host(MANAGER), "cat %s", f"{root}/releases/{v1['id']}/stack.yml"))
+    for name, svc in stack["services"].items():
+        # v1 (registry off): by the ID every node that may run the service holds.
+        assert svc["image"] == v1["images"][name]["id"], (name, svc["image"], v1["images"][name])
+        assert svc["image"].startswith("sha256:")
     assert any(s.startswith("inventory_POSTGRES_PASSWORD_") for s in v2["extra"]["secrets"]), v2["extra"]
     assert run_ok(host(MANAGER), "readlink %s", f"{root}/current").strip().endswith(v2["id"])
     assert SECRET not in run_ok(host(MANAGER), "cat %s/releases/*/*", root)
@@ -301,7 +303,7 @@ def test_bad_inputs_are_refused_before_anything_changes() -> None:
             "published port 443/tcp is already published by",
         ),
         (
-            '{"swarm_registry_host": "swarm-9"}',
+            '{"swarm_registry_enabled": true, "swarm_registry_host": "swarm-9"}',
             "swarm_registry_tls: the certificate does not name the registry host swarm-9",
         ),
     ]

@@ -9,6 +9,7 @@ IDs and digests per service and node and the versioned names of the secrets and 
 swarm_release_images(node_images, node_specs)        -> images per service, pins, errors
 swarm_rollback_plan(releases, wanted, present, node_images) -> the release to go back to, or errors
 swarm_stale_objects(releases, present)                -> the secret and config versions no release uses
+swarm_served_release(releases, specs)                 -> the stored release Swarm runs, and what to record
 """
 
 from __future__ import annotations
@@ -115,6 +116,52 @@ def swarm_stale_objects(releases: list[Mapping[str, Any]], present: Mapping[str,
     return {kind: sorted({str(n) for n in present.get(kind, []) or [] if n} - names) for kind, names in used.items()}
 
 
+def swarm_served_release(releases: list[Mapping[str, Any]], specs: Mapping[str, str]) -> dict[str, Any]:
+    """Which stored release the stack runs, read from Swarm, and how the record must change to say so.
+
+    releases: pidock.stack.release `list` output, oldest first; each release stores its services'
+    `pidock.spec` labels in `extra.specs`. specs: service -> the label of the spec it runs now
+    (swarm_stack_wait's `specs`, read once the stack settled). A run cut short (the controller died
+    after `docker stack deploy`, or while Swarm rolled a release back) leaves the record behind
+    what serves; the next run calls this first.
+
+    Returns `serving` (the release whose every service runs as stored; the current release when
+    several match, else the newest; empty when none does: an empty stack, releases from before the
+    labels, or a stack changed by hand), `activate` (true when that release is not the current
+    one), `succeeded` (true when it still says pending), `interrupted` (releases left pending by
+    a cut-short run that do not serve: never activated, their outcome unknown) and `reason`."""
+    specs = {str(k): str(v) for k, v in (specs or {}).items()}
+    current = next((r for r in releases if r.get("current")), None)
+    matching = [
+        r for r in releases if ((r.get("extra") or {}).get("specs") or {}) and (r.get("extra") or {})["specs"] == specs
+    ]
+    serving = current if current in matching else (matching[-1] if matching else None)
+    serving_id = str(serving.get("id", "")) if serving else ""
+    current_id = str(current.get("id", "")) if current else ""
+    interrupted = [
+        str(r.get("id"))
+        for r in releases
+        if r.get("outcome") == "pending" and str(r.get("id")) not in (serving_id, current_id)
+    ]
+    if not specs:
+        reason = "the stack runs no service"
+    elif serving is None:
+        reason = "the stack runs no stored release (labels from before pidock.spec, or changed by hand)"
+    elif serving_id == current_id:
+        reason = f"the current release {serving_id} serves"
+    else:
+        reason = f"{serving_id} ({serving.get('version')}) serves, the record said {current_id or 'none'}"
+    return {
+        "serving": serving_id,
+        "version": str(serving.get("version", "")) if serving else "",
+        "current": current_id,
+        "activate": bool(serving_id) and serving_id != current_id,
+        "succeeded": bool(serving) and serving.get("outcome") == "pending",
+        "interrupted": interrupted,
+        "reason": reason,
+    }
+
+
 class FilterModule:
     """pidock.stack swarm release filters."""
 
@@ -123,4 +170,5 @@ class FilterModule:
             "swarm_release_images": swarm_release_images,
             "swarm_rollback_plan": swarm_rollback_plan,
             "swarm_stale_objects": swarm_stale_objects,
+            "swarm_served_release": swarm_served_release,
         }

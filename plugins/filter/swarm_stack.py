@@ -8,7 +8,8 @@ swarm_stack_errors(stack, swarm)          -> messages naming the variable at fau
 swarm_secret_name(project, key, value)    -> versioned Swarm secret name (changes with the value)
 swarm_config_name(project, what, content) -> versioned Swarm config name
 swarm_stack_definition(stack, swarm)      -> the stack file as a dict
-swarm_stack_status(services, tasks)       -> per-service converged state and the run's outcome
+swarm_stack_specs(definition)             -> per service, the pidock.spec label it carries
+swarm_stack_status(services, tasks, expected) -> per-service converged state and the run's outcome
 
 The compose role's own validation (compose_errors) is reused as is; only what a swarm adds
 (replicas, placement, published ports in host mode, the front's mode) is checked here.
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.pidock.stack.plugins.filter.compose_stack import _named_volume, compose_errors
-from ansible_collections.pidock.stack.plugins.module_utils._swarm import swarm_stack_status
+from ansible_collections.pidock.stack.plugins.module_utils._swarm import SPEC_LABEL, swarm_spec_hash, swarm_stack_status
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _CONSTRAINT_RE = re.compile(r"^\s*node\.labels\.([A-Za-z0-9_.-]+)\s*(==|!=)\s*(\S+)\s*$")
@@ -362,7 +363,8 @@ def _render_front(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> dict[st
 
 def swarm_stack_definition(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -> dict[str, Any]:
     """The stack file of one release. Secrets and configs are external, created beforehand under
-    versioned names; no secret value appears in it."""
+    versioned names; no secret value appears in it. Each service carries the hash of its own
+    definition as the `pidock.spec` label (see swarm_stack_status)."""
     services = {str(name): _render_service(str(name), svc, stack, swarm) for name, svc in stack["services"].items()}
     secrets = {name: {"external": True} for name in (swarm.get("secret_versions", {}) or {}).values()}
     configs: dict[str, Any] = {}
@@ -372,6 +374,9 @@ def swarm_stack_definition(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -
         secrets[front["cert_secret"]] = {"external": True}
         secrets[front["key_secret"]] = {"external": True}
         configs[front["config"]] = {"external": True}
+    for service in services.values():
+        # What the service runs, as a service label: tells a rollback by Swarm from a deploy.
+        service["deploy"].setdefault("labels", {})[SPEC_LABEL] = swarm_spec_hash(service)
     out: dict[str, Any] = {"version": "3.8", "services": services}
     if stack.get("volumes"):
         out["volumes"] = {k: (v or {}) for k, v in stack["volumes"].items()}
@@ -382,6 +387,15 @@ def swarm_stack_definition(stack: Mapping[str, Any], swarm: Mapping[str, Any]) -
     return out
 
 
+def swarm_stack_specs(definition: Mapping[str, Any]) -> dict[str, str]:
+    """Per service of a stack file made by swarm_stack_definition, its `pidock.spec` label: what
+    swarm_stack_wait expects each service to run, and what a release stores to be recognised by."""
+    return {
+        str(name): str(((svc.get("deploy", {}) or {}).get("labels", {}) or {}).get(SPEC_LABEL, ""))
+        for name, svc in (definition.get("services", {}) or {}).items()
+    }
+
+
 class FilterModule:
     """pidock.stack swarm stack filters."""
 
@@ -389,6 +403,7 @@ class FilterModule:
         return {
             "swarm_stack_errors": swarm_stack_errors,
             "swarm_stack_definition": swarm_stack_definition,
+            "swarm_stack_specs": swarm_stack_specs,
             "swarm_secret_name": swarm_secret_name,
             "swarm_secret_versions": swarm_secret_versions,
             "swarm_config_name": swarm_config_name,

@@ -28,7 +28,8 @@ options:
       - V(create) writes a new release directory (no-op when it exists).
       - V(list) returns every release with its outcome; V(history) the activations.
       - V(activate) switches C(current) atomically (rename of a temporary symlink).
-      - V(set_outcome) records V(success), V(failed), V(rolled_back) or V(pending).
+      - V(set_outcome) records V(success), V(failed), V(rolled_back), V(pending) or V(interrupted) (a run cut short
+        left it pending and it never served).
       - V(prune) keeps the O(keep) newest releases plus the current and previous ones.
       - V(lock) and V(unlock) take and give back the deploy lock; V(audit) appends a JSON line
         to C(<root>/audit.log).
@@ -82,7 +83,7 @@ options:
   outcome:
     description: Outcome to record (V(set_outcome)).
     type: str
-    choices: [pending, success, failed, rolled_back]
+    choices: [pending, success, failed, rolled_back, interrupted]
   note:
     description: Free text stored with the outcome or the activation.
     type: str
@@ -470,7 +471,7 @@ def main() -> None:
             "images": {"type": "dict", "default": {}},
             "extra": {"type": "dict", "default": {}},
             "release_id": {"type": "str"},
-            "outcome": {"type": "str", "choices": ["pending", "success", "failed", "rolled_back"]},
+            "outcome": {"type": "str", "choices": ["pending", "success", "failed", "rolled_back", "interrupted"]},
             "note": {"type": "str", "default": ""},
             "keep": {"type": "int", "default": 5},
             "owner": {"type": "str", "default": "ansible"},

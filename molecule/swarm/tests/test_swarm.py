@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -266,6 +268,132 @@ def test_rollback_to_previous_then_to_a_named_release() -> None:
     out = play("rollback.yml", "-e", "swarm_rollback_to=v9", expect_rc=2)
     assert "swarm_rollback_to: 'v9' names no stored release" in out
     assert [served(n) for n in NODES] == ["v2"] * 3
+
+
+ROOT = "/opt/pidock/swarm/inventory"
+
+
+def app_update_state() -> str:
+    done = subprocess.run(
+        [
+            "docker",
+            "exec",
+            MANAGER,
+            "docker",
+            "service",
+            "inspect",
+            "inventory_app",
+            "--format",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip()
+
+
+def killed_when(state: str, playbook: str, *extra: str) -> float:
+    """Run playbook in a session of its own and SIGKILL the whole ansible-playbook process group
+    once Swarm reports the app's update in `state` (it has taken the deploy; the run has recorded
+    nothing yet), as a dropped SSH link to the manager does. Returns the seconds it ran."""
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{PROJECT}/collections")
+    env.update(ANSIBLE_PIPELINING="true", ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true")
+    cmd = ["ansible-playbook", "-i", molecule_inventory("swarm"), str(SCENARIO / playbook), *extra]
+    before = app_update_state()
+    start = time.monotonic()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        seen = ""
+        while proc.poll() is None and time.monotonic() - start < 600:
+            seen = app_update_state()
+            if seen == state:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.3)
+        proc.wait(30)
+        log.seek(0)
+        OUTPUTS.append(log.read())
+    took = time.monotonic() - start
+    print(f"\n[swarm] {playbook} {' '.join(extra)}: killed at {state} after {took:.1f} s (was {before})")
+    assert seen == state and proc.returncode == -signal.SIGKILL, (
+        f"{playbook} ended by itself (rc {proc.returncode}) before the app's update was {state}: {OUTPUTS[-1][-3000:]}"
+    )
+    return took
+
+
+def releases() -> dict[str, dict[str, Any]]:
+    """Stored releases by version (the newest per version)."""
+    found = [
+        json.loads(run_ok(host(MANAGER), "cat %s", f))
+        for f in run_ok(host(MANAGER), f"ls {ROOT}/releases/*/release.json").split()
+    ]
+    return {r["version"]: r for r in sorted(found, key=lambda r: r["created_epoch"])}
+
+
+def assert_record_serves(version: str) -> dict[str, Any]:
+    """Every node's front serves version; `current` and the last audit line name its release."""
+    assert [served(n) for n in NODES] == [version] * 3
+    current = run_ok(host(MANAGER), "readlink %s", f"{ROOT}/current").strip().rsplit("/", 1)[1]
+    meta = json.loads(run_ok(host(MANAGER), "cat %s", f"{ROOT}/releases/{current}/release.json"))
+    last = json.loads(run_ok(host(MANAGER), "tail -n 1 %s", f"{ROOT}/audit.log"))
+    assert meta["version"] == version and meta["outcome"] == "success", meta
+    assert last["release"] == current, last
+    assert services()["inventory_app"]["Replicas"] == "3/3"
+    return last
+
+
+def test_deploy_killed_after_swarm_took_it_then_the_next_run_converges() -> None:
+    """The controller dies once Swarm has the new spec: Swarm finishes the rolling update by itself,
+    and the next plain run finds v4 serving, makes it current (audit: reconcile) and changes nothing
+    else. The probe runs through both: 0 failed requests."""
+    args = ("-e", "compose_version=v4", "-e", "swarm_test_build=true")
+    with Probe("killed_deploy") as probe:
+        killed_when("updating", "deploy.yml", *args)
+        out = play("deploy.yml", *args)
+    result = probe.result()
+    print(f"[swarm] probe through the killed deploy v2 -> v4 and the next run: {result}")
+    assert "v4 (v4) serves, the record said" in out and "the record now says so" in out, out[-3000:]
+    assert "inventory v4: unchanged" in out, out[-3000:]
+    last = assert_record_serves("v4")
+    assert (last["action"], last["version"]) == ("reconcile", "v4"), last
+    assert result["failed"] == 0 and result["rate"] >= 20, result
+
+
+def test_deploy_killed_while_swarm_rolls_back_then_the_next_run_converges() -> None:
+    """A broken v5 is cut short while Swarm rolls it back; the next run deploys the good vars (v4):
+    Swarm's rollback is found finished, v4 still serves and stays current, v5 is recorded
+    interrupted. Before the pidock.spec labels this run reported rolled_back: the app's last update
+    was Swarm's rollback, although it ran exactly what was asked."""
+    killed_when(
+        "rollback_started",
+        "deploy.yml",
+        "-e",
+        "compose_version=v5",
+        "-e",
+        "swarm_test_build=true",
+        "-e",
+        "swarm_test_fail=true",
+    )
+    out = play("deploy.yml", "-e", "compose_version=v4", "-e", "swarm_test_build=true")
+    assert "inventory v4: unchanged" in out, out[-3000:]
+    assert update_state("inventory_app") == "rollback_completed"
+    assert_record_serves("v4")
+    assert releases()["v5"]["outcome"] == "interrupted"
+
+
+def test_rollback_killed_after_swarm_took_it_then_the_same_rollback_converges() -> None:
+    v2 = releases()["v2"]["id"]
+    with Probe("killed_rollback") as probe:
+        killed_when("updating", "rollback.yml", "-e", f"swarm_rollback_to={v2}")
+        out = play("rollback.yml", "-e", f"swarm_rollback_to={v2}")
+    result = probe.result()
+    print(f"[swarm] probe through the killed rollback v4 -> v2 and the next run: {result}")
+    assert "inventory v2: unchanged (rollback" in out, out[-3000:]
+    last = assert_record_serves("v2")
+    assert (last["action"], last["release"]) == ("reconcile", v2), last
+    assert result["failed"] == 0 and result["rate"] >= 20, result
 
 
 def test_secrets_never_in_a_file_or_output() -> None:

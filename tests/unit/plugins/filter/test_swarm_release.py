@@ -9,6 +9,7 @@ from ansible_collections.pidock.stack.plugins.filter.swarm_release import (
     FilterModule,
     swarm_release_images,
     swarm_rollback_plan,
+    swarm_served_release,
     swarm_stale_objects,
 )
 
@@ -158,7 +159,12 @@ def test_rollback_plan(releases: Any, wanted: str, present: Any, held: Any, targ
 
 
 def test_filters_registered() -> None:
-    assert set(FilterModule().filters()) == {"swarm_release_images", "swarm_rollback_plan", "swarm_stale_objects"}
+    assert set(FilterModule().filters()) == {
+        "swarm_release_images",
+        "swarm_rollback_plan",
+        "swarm_stale_objects",
+        "swarm_served_release",
+    }
 
 
 KEPT = [
@@ -194,3 +200,55 @@ def test_stale_objects(present: dict[str, list[str]], stale: dict[str, list[str]
 def test_stale_objects_without_releases_keeps_nothing_named() -> None:
     """No stored release: every listed version is unused (the caller runs it only after a deploy stored one)."""
     assert swarm_stale_objects([], {"secrets": ["a"], "configs": ["b"]}) == {"secrets": ["a"], "configs": ["b"]}
+
+
+def _rel(rid: str, specs: dict[str, str] | None, outcome: str = "success", current: bool = False) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "version": rid.split("-")[0],
+        "outcome": outcome,
+        "current": current,
+        "extra": {"specs": specs} if specs is not None else {},
+    }
+
+
+V1 = {"app": "a1", "db": "d1"}
+V2 = {"app": "a2", "db": "d1"}
+SERVED = [
+    # (releases, what runs, serving, activate, succeeded, interrupted)
+    # The record agrees: nothing to do.
+    ([_rel("v1-x", V1), _rel("v2-y", V2, current=True)], V2, "v2-y", False, False, []),
+    # Killed after `docker stack deploy` of v2: Swarm finished, the record still says v1.
+    ([_rel("v1-x", V1, current=True), _rel("v2-y", V2, "pending")], V2, "v2-y", True, True, []),
+    # Killed while Swarm rolled v2 back: v1 serves and is current; v2 never served.
+    ([_rel("v1-x", V1, current=True), _rel("v2-y", V2, "pending")], V1, "v1-x", False, False, ["v2-y"]),
+    # A rollback re-deployed v1 and was killed before recording it.
+    ([_rel("v1-x", V1), _rel("v2-y", V2, current=True)], V1, "v1-x", True, False, []),
+    # Two releases with the same services (only the version differs): the current one wins, else the newest.
+    ([_rel("v1-x", V1, current=True), _rel("v1b-z", V1)], V1, "v1-x", False, False, []),
+    ([_rel("v0-w", V2, current=True), _rel("v1-x", V1), _rel("v1b-z", V1)], V1, "v1b-z", True, False, []),
+    # Releases from before the labels, a stack changed by hand, an empty stack: nothing matches.
+    ([_rel("v1-x", None, current=True)], {"app": "", "db": ""}, "", False, False, []),
+    ([_rel("v1-x", V1, current=True)], {"app": "zz", "db": "d1"}, "", False, False, []),
+    ([_rel("v1-x", V1, current=True), _rel("v2-y", V2, "pending")], {}, "", False, False, ["v2-y"]),
+    # A service more or less than stored is another stack.
+    ([_rel("v1-x", V1, current=True)], {"app": "a1"}, "", False, False, []),
+    # No release at all (first deploy).
+    ([], {}, "", False, False, []),
+]
+
+
+@pytest.mark.parametrize(("releases", "specs", "serving", "activate", "succeeded", "interrupted"), SERVED)
+def test_served_release(
+    releases: list, specs: dict, serving: str, activate: bool, succeeded: bool, interrupted: list
+) -> None:
+    got = swarm_served_release(releases, specs)
+    assert (got["serving"], got["activate"], got["succeeded"], got["interrupted"]) == (
+        serving,
+        activate,
+        succeeded,
+        interrupted,
+    ), got
+    assert got["reason"]
+    if activate:
+        assert "the record said" in got["reason"]

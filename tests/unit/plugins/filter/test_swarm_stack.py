@@ -16,8 +16,10 @@ from ansible_collections.pidock.stack.plugins.filter.swarm_stack import (
     swarm_secret_versions,
     swarm_stack_definition,
     swarm_stack_errors,
+    swarm_stack_specs,
     swarm_stack_status,
 )
+from ansible_collections.pidock.stack.plugins.module_utils._swarm import swarm_spec_hash
 
 STACK: dict[str, Any] = {
     "project": "inventory",
@@ -284,6 +286,7 @@ def test_status_lists_nodes_per_service() -> None:
         "running": 2,
         "desired": 2,
         "nodes": ["w1", "w2"],
+        "spec": "",
     }
 
 
@@ -291,6 +294,7 @@ def test_filters_registered() -> None:
     assert set(FilterModule().filters()) == {
         "swarm_stack_errors",
         "swarm_stack_definition",
+        "swarm_stack_specs",
         "swarm_secret_name",
         "swarm_config_name",
         "swarm_stack_status",
@@ -332,3 +336,79 @@ def test_controller_sources_are_allowed_with_the_registry(path: str, value: Any)
         stack = _with(stack, "services.app.build_context", "/ctl/app")
     assert swarm_stack_errors(stack, {**SWARM, "registry": True}) == []
     assert swarm_stack_errors(stack, SWARM) != []
+
+
+def _labelled(name: str, state: str | None, spec: str, replicas: int | None = 1) -> dict[str, Any]:
+    svc = _svc(name, state, replicas)
+    svc["Spec"]["Labels"] = {"pidock.spec": spec} if spec else {}
+    return svc
+
+
+EXPECTED = [
+    # (service as inspected, expected label, settled, outcome): what it runs decides, not its last update.
+    (_labelled("s_app", "completed", "new"), "new", True, "deployed"),
+    (_labelled("s_app", "updating", "new"), "new", False, "deployed"),
+    # Swarm rolled back *to* the expected spec (an earlier release failed; this run re-deployed the good one).
+    (_labelled("s_app", "rollback_completed", "good"), "good", True, "deployed"),
+    # Swarm rolled this run's spec back: it runs the previous one.
+    (_labelled("s_app", "rollback_completed", "old"), "new", True, "rolled_back"),
+    (_labelled("s_app", "rollback_started", "old"), "new", False, "rolled_back"),
+    # The rollback itself stopped, or an update paused on the expected spec.
+    (_labelled("s_app", "rollback_paused", "old"), "new", True, "failed"),
+    (_labelled("s_app", "paused", "new"), "new", True, "failed"),
+    # Another spec without any rollback: this run's deploy is not what runs.
+    (_labelled("s_app", "completed", "other"), "new", True, "failed"),
+    (_labelled("s_app", None, ""), "new", True, "failed"),
+    # Never updated, labelled as expected.
+    (_labelled("s_app", None, "new"), "new", True, "deployed"),
+]
+
+
+@pytest.mark.parametrize(("service", "wanted", "settled", "outcome"), EXPECTED)
+def test_status_with_expected_specs(service: dict, wanted: str, settled: bool, outcome: str) -> None:
+    got = swarm_stack_status([service], [_task("s_app", "a")], {"s_app": wanted})
+    assert (got["settled"], got["outcome"]) == (settled, outcome), json.dumps(got)
+    assert got["services"]["s_app"]["spec"] == service["Spec"]["Labels"].get("pidock.spec", "")
+
+
+def test_status_expected_service_missing_is_failed() -> None:
+    got = swarm_stack_status([_labelled("s_app", None, "a")], [_task("s_app", "n")], {"s_app": "a", "s_db": "b"})
+    assert got["outcome"] == "failed"
+    assert got["services"]["s_db"]["update_state"] == "missing"
+
+
+def test_status_other_services_keep_the_old_rule() -> None:
+    """A service the run did not name an expectation for: its own rollback still counts."""
+    services = [_labelled("s_app", "completed", "a"), _labelled("s_db", "rollback_completed", "x")]
+    got = swarm_stack_status(services, [_task("s_app", "n"), _task("s_db", "n")], {"s_app": "a"})
+    assert got["outcome"] == "rolled_back"
+
+
+def test_every_service_carries_its_spec_label() -> None:
+    out = swarm_stack_definition(STACK, SWARM)
+    specs = swarm_stack_specs(out)
+    assert set(specs) == set(out["services"]) and all(len(v) == 16 for v in specs.values())
+    assert len(set(specs.values())) == len(specs)
+    # Deterministic, and the label is left out of its own hash.
+    again = swarm_stack_definition(STACK, SWARM)
+    assert swarm_stack_specs(again) == specs
+    for name, svc in out["services"].items():
+        assert swarm_spec_hash(svc) == specs[name]
+
+
+def test_spec_label_follows_only_the_changed_service() -> None:
+    before = swarm_stack_specs(swarm_stack_definition(STACK, SWARM))
+    v2 = _with(STACK, "services.app.environment.RELEASE", "v2")
+    after = swarm_stack_specs(swarm_stack_definition(v2, _with(SWARM, "version", "v2")))
+    assert sorted(name for name in before if before[name] != after[name]) == ["app"]
+
+
+def test_user_labels_stay_beside_the_spec_label() -> None:
+    stack = _with(STACK, "services.app.labels", {"traefik.enable": "true"})
+    out = swarm_stack_definition(stack, SWARM)
+    labels = out["services"]["app"]["deploy"].get("labels", {})
+    assert "pidock.spec" in labels
+
+
+def test_specs_of_a_file_without_labels_are_empty() -> None:
+    assert swarm_stack_specs({"services": {"app": {"image": "x", "deploy": {}}}}) == {"app": ""}

@@ -354,7 +354,8 @@ def test_deploy_killed_after_swarm_took_it_then_the_next_run_converges() -> None
         out = play("deploy.yml", *args)
     result = probe.result()
     print(f"[swarm] probe through the killed deploy v2 -> v4 and the next run: {result}")
-    assert "(v4) serves, the record said" in out and "the record now says so" in out, out[-3000:]
+    words = " ".join(out.split())  # the callback wraps long messages
+    assert "(v4) serves, the record said" in words and "the record now says so" in words, out[-3000:]
     assert "inventory v4: unchanged" in out, out[-3000:]
     last = assert_record_serves("v4")
     assert (last["action"], last["version"]) == ("reconcile", "v4"), last
@@ -366,19 +367,13 @@ def test_deploy_killed_while_swarm_rolls_back_then_the_next_run_converges() -> N
     Swarm's rollback is found finished, v4 still serves and stays current, v5 is recorded
     interrupted. Before the pidock.spec labels this run reported rolled_back: the app's last update
     was Swarm's rollback, although it ran exactly what was asked."""
-    killed_when(
-        "rollback_started",
-        "deploy.yml",
-        "-e",
-        "compose_version=v5",
-        "-e",
-        "swarm_test_build=true",
-        "-e",
-        "swarm_test_fail=true",
-    )
+    args = ("-e", "compose_version=v5", "-e", "swarm_test_build=true", "-e", "swarm_test_fail=true")
+    killed_when("rollback_started", "deploy.yml", *args)
+    # The controller is gone: Swarm finishes the rollback by itself.
+    took = _wait("Swarm's rollback, with no controller", lambda: app_update_state() == "rollback_completed", 90)
+    print(f"[swarm] Swarm completed its rollback {took:.1f} s after the controller died")
     out = play("deploy.yml", "-e", "compose_version=v4", "-e", "swarm_test_build=true")
     assert "inventory v4: unchanged" in out, out[-3000:]
-    assert update_state("inventory_app") == "rollback_completed"
     assert_record_serves("v4")
     assert releases()["v5"]["outcome"] == "interrupted"
 

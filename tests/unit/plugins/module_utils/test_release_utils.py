@@ -134,6 +134,11 @@ def test_write_activate_and_previous(tmp_path) -> None:
     assert r.previous_release(root) == "v1-aaaaaaaaaaaa"
 
 
+@pytest.mark.parametrize("outcome", ["pending", "success", "failed", "rolled_back", "interrupted"])
+def test_with_outcome_accepts_every_outcome(outcome: str) -> None:
+    assert r.with_outcome({"outcome": "pending"}, outcome, "note", 1.0)["outcome"] == outcome
+
+
 def test_with_outcome_rejects_unknown() -> None:
     with pytest.raises(r.ReleaseError):
         r.with_outcome({}, "great", "", 0.0)

@@ -132,9 +132,7 @@ def swarm_served_release(releases: list[Mapping[str, Any]], specs: Mapping[str, 
     a cut-short run that do not serve: never activated, their outcome unknown) and `reason`."""
     specs = {str(k): str(v) for k, v in (specs or {}).items()}
     current = next((r for r in releases if r.get("current")), None)
-    matching = [
-        r for r in releases if ((r.get("extra") or {}).get("specs") or {}) and (r.get("extra") or {})["specs"] == specs
-    ]
+    matching = [r for r in releases if specs and (r.get("extra") or {}).get("specs") == specs]
     serving = current if current in matching else (matching[-1] if matching else None)
     serving_id = str(serving.get("id", "")) if serving else ""
     current_id = str(current.get("id", "")) if current else ""

@@ -301,12 +301,17 @@ def try_create_lock(path: str, info: Mapping[str, Any]) -> bool:
     return True
 
 
-def lock_decision(holder: Mapping[str, Any] | None, token: str, stale_after: float, now: float) -> str:
-    """'free', 'ours', 'stale' or 'held' for the lock as it is now."""
+def lock_decision(
+    holder: Mapping[str, Any] | None, token: str, stale_after: float, now: float, take_over: str = ""
+) -> str:
+    """'free', 'ours', 'dead', 'stale' or 'held' for the lock as it is now. `take_over` is the token of
+    a holder the caller knows is gone (its controller process died): 'dead', taken over at once."""
     if holder is None:
         return "free"
     if holder.get("token") == token:
         return "ours"
+    if take_over and holder.get("token") == take_over:
+        return "dead"
     if lock_age(holder, now) > stale_after:
         return "stale"
     return "held"

@@ -111,6 +111,13 @@ options:
     description: A lock older than this many seconds is taken over, with a warning.
     type: int
     default: 1800
+  take_over:
+    description:
+      - Token of a lock holder the caller knows is gone (its controller process died, see
+        P(pidock.stack.controller_run#lookup)). A lock carrying it is taken over at once, with a warning; any
+        other lock is left to O(stale_after).
+    type: str
+    default: ""
   entry:
     description: The audit record (V(audit)); C(time) is added.
     type: dict
@@ -375,7 +382,7 @@ def op_lock(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
         "token": token,
     }
     holder = read_json(path)
-    decision = lock_decision(holder, token, module.params["stale_after"], now)
+    decision = lock_decision(holder, token, module.params["stale_after"], now, module.params["take_over"] or "")
     if decision == "ours":
         return {"changed": False, "holder": holder}
     if decision == "held":
@@ -387,9 +394,11 @@ def op_lock(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
         )
     if decision == "stale":
         module.warn(f"Taking over a stale deploy lock held by {describe_holder(holder, now)}")
+    if decision == "dead":
+        module.warn(f"Taking over the deploy lock of a run that no longer runs: {describe_holder(holder, now)}")
     if not module.check_mode:
         os.makedirs(root, mode=0o755, exist_ok=True)
-        if decision == "stale":
+        if decision in ("stale", "dead"):
             # Rename the stale lock away first so two takers cannot both win.
             stale = f"{path}.stale-{os.getpid()}"
             try:
@@ -400,7 +409,7 @@ def op_lock(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
         if not try_create_lock(path, info):
             winner = read_json(path) or {}
             module.fail_json(msg=f"Stack at {root} is locked by {describe_holder(winner, now)}", holder=winner)
-    return {"changed": True, "holder": info, "taken_over": holder if decision == "stale" else None}
+    return {"changed": True, "holder": info, "taken_over": holder if decision in ("stale", "dead") else None}
 
 
 def op_unlock(module: AnsibleModule, root: str, now: float) -> dict[str, Any]:
@@ -479,6 +488,7 @@ def main() -> None:
             "pid": {"type": "int", "default": 0},
             "token": {"type": "str", "no_log": False},
             "stale_after": {"type": "int", "default": 1800},
+            "take_over": {"type": "str", "default": ""},
             "entry": {"type": "dict", "default": {}},
         },
         mutually_exclusive=[("files", "src_dir")],

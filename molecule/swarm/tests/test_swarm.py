@@ -361,7 +361,12 @@ def test_deploy_killed_after_swarm_took_it_then_the_next_run_converges() -> None
     args = ("-e", "compose_version=v4", "-e", "swarm_test_build=true")
     with Probe("killed_deploy") as probe:
         killed_when("updating", "deploy.yml", *args)
+        # The killed run's lock is still there; the next run of this controller takes it over.
+        left = json.loads(run_ok(host(MANAGER), "cat %s", f"{ROOT}/deploy.lock"))
         out = play("deploy.yml", *args)
+    assert "Taking over the deploy lock of a run that no longer runs" in " ".join(out.split()), out[-3000:]
+    assert f"pid {left['pid']}" in " ".join(out.split())
+    assert not host(MANAGER).file(f"{ROOT}/deploy.lock").exists
     result = probe.result()
     print(f"[swarm] probe through the killed deploy v2 -> v4 and the next run: {result}")
     words = " ".join(out.split())  # the callback wraps long messages
@@ -399,6 +404,21 @@ def test_rollback_killed_after_swarm_took_it_then_the_same_rollback_converges() 
     last = assert_record_serves("v2")
     assert (last["action"], last["release"]) == ("reconcile", v2), last
     assert result["failed"] == 0 and result["rate"] >= 20, result
+
+
+def test_a_live_lock_of_another_controller_stops_a_deploy() -> None:
+    """Another controller's run holds the stack: a deploy stops before it looks at the stack, naming it."""
+    before = run_ok(host(MANAGER), "docker service inspect inventory_app --format '{{.Version.Index}}'")
+    holder = {"owner": "operator-b", "host": "laptop-b", "pid": 4242, "token": "laptop-b:4242:1"}
+    holder.update(time="now", epoch=time.time())
+    run_ok(host(MANAGER), "printf '%%s' %s > %s", json.dumps(holder), f"{ROOT}/deploy.lock")
+    try:
+        out = play("deploy.yml", "-e", "compose_version=v6", expect_rc=2)
+    finally:
+        run_ok(host(MANAGER), "rm -f %s", f"{ROOT}/deploy.lock")
+    assert "is locked by operator-b@laptop-b pid 4242" in " ".join(out.split()), out[-3000:]
+    assert run_ok(host(MANAGER), "docker service inspect inventory_app --format '{{.Version.Index}}'") == before
+    assert "v6" not in releases()
 
 
 def test_secrets_never_in_a_file_or_output() -> None:

@@ -166,6 +166,18 @@ def test_lock_held_stale_and_unlock(run_module, tmp_path) -> None:
     assert not (tmp_path / "deploy.lock").exists()
 
 
+def test_lock_of_a_run_known_dead_is_taken_over_at_once(run_module, tmp_path) -> None:
+    _op(run_module, tmp_path, "lock", token="ctl:42:100", owner="alice", host="ctl", pid=42)
+    # Another token named as dead: the holder's lock stays (it is not the one named).
+    with pytest.raises(ModuleFailed):
+        _op(run_module, tmp_path, "lock", token="ctl:43:200", host="ctl", pid=43, take_over="ctl:41:50")
+    taken = _op(run_module, tmp_path, "lock", token="ctl:43:200", host="ctl", pid=43, take_over="ctl:42:100")
+    assert taken["changed"] and taken["taken_over"]["token"] == "ctl:42:100"
+    assert json.loads((tmp_path / "deploy.lock").read_text())["token"] == "ctl:43:200"
+    # Our own lock is ours again, whatever take_over says.
+    assert not _op(run_module, tmp_path, "lock", token="ctl:43:200", take_over="ctl:43:200")["changed"]
+
+
 def test_lock_check_mode_writes_nothing(run_module, tmp_path) -> None:
     assert _op(run_module, tmp_path, "lock", True, token="t1")["changed"]
     assert not (tmp_path / "deploy.lock").exists()

@@ -92,10 +92,13 @@ def swarm_registry_pins(
     return {"images": services, "pins": pins, "errors": errors}
 
 
-def swarm_registry_errors(registry: Mapping[str, Any], names: list[str] | None = None) -> list[str]:
+def swarm_registry_errors(
+    registry: Mapping[str, Any], names: list[str] | None = None, missing: list[str] | None = None
+) -> list[str]:
     """What is wrong with the registry settings, before anything changes: `registry` has enabled,
     host, port, fullchain_path, privkey_path, ca_path; `names` are the subject alternative names of
-    its certificate (community.crypto's `DNS:x` / `IP:x` form), None when not read yet."""
+    its certificate (community.crypto's `DNS:x` / `IP:x` form), None when not read yet; `missing`
+    the keys among fullchain_path, privkey_path, ca_path whose file is not on the deploying manager."""
     if not registry.get("enabled"):
         return []
     errors: list[str] = []
@@ -119,6 +122,11 @@ def swarm_registry_errors(registry: Mapping[str, Any], names: list[str] | None =
             errors.append(
                 f"swarm_registry_tls.{key}: required when swarm_registry_enabled is true (the registry serves TLS only)"
             )
+    for key in sorted(set(missing or [])):
+        errors.append(
+            f"swarm_registry_tls.{key}: {registry.get(key)} does not exist on the deploying manager "
+            "(make the registry's certificate there first, e.g. with pidock.stack.tls)"
+        )
     if host and names is not None:
         wanted = {f"DNS:{host}", f"IP:{host}"}
         with contextlib.suppress(ValueError):

@@ -454,6 +454,11 @@ def test_bad_inputs_are_refused_before_anything_changes() -> None:
             '{"swarm_registry_enabled": true, "swarm_registry_host": "swarm-9"}',
             "swarm_registry_tls: the certificate does not name the registry host swarm-9",
         ),
+        (
+            '{"swarm_registry_tls": {"fullchain_path": "/opt/pidock/stacks/registry/tls/fullchain.pem",'
+            ' "privkey_path": "/nowhere/privkey.pem", "ca_path": "/opt/pidock/stacks/registry/tls/ca.pem"}}',
+            "swarm_registry_tls.privkey_path: /nowhere/privkey.pem does not exist on the deploying manager",
+        ),
     ]
     for extra, message in cases:
         out = play("deploy.yml", "-e", extra, expect_rc=2)

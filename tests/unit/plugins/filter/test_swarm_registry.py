@@ -149,5 +149,31 @@ def test_errors(registry: dict[str, Any], names: list[str] | None, errors: list[
         assert message.startswith(want)
 
 
+@pytest.mark.parametrize(
+    ("missing", "errors"),
+    [
+        ([], []),
+        (["privkey_path"], ["swarm_registry_tls.privkey_path: /etc/reg/privkey.pem does not exist"]),
+        (
+            ["fullchain_path", "ca_path"],
+            [
+                "swarm_registry_tls.ca_path: /etc/reg/ca.pem does not exist",
+                "swarm_registry_tls.fullchain_path: /etc/reg/fullchain.pem does not exist",
+            ],
+        ),
+    ],
+)
+def test_missing_files_are_named(missing: list[str], errors: list[str]) -> None:
+    paths = {
+        "fullchain_path": "/etc/reg/fullchain.pem",
+        "privkey_path": "/etc/reg/privkey.pem",
+        "ca_path": "/etc/reg/ca.pem",
+    }
+    got = swarm_registry_errors({**ON, **paths}, None, missing)
+    assert len(got) == len(errors), got
+    for message, want in zip(got, errors, strict=True):
+        assert message.startswith(want)
+
+
 def test_filters_are_registered() -> None:
     assert set(FilterModule().filters()) == {"swarm_registry_ref", "swarm_registry_pins", "swarm_registry_errors"}

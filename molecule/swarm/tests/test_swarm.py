@@ -407,7 +407,7 @@ def test_rollback_killed_after_swarm_took_it_then_the_same_rollback_converges() 
 
 
 def test_a_live_lock_of_another_controller_stops_a_deploy() -> None:
-    """Another controller's run holds the stack: a deploy stops before it looks at the stack, naming it."""
+    """Another controller's run holds the stack: a deploy stops right after its preflight, naming it."""
     before = run_ok(host(MANAGER), "docker service inspect inventory_app --format '{{.Version.Index}}'")
     holder = {"owner": "operator-b", "host": "laptop-b", "pid": 4242, "token": "laptop-b:4242:1"}
     holder.update(time="now", epoch=time.time())

@@ -64,16 +64,27 @@ def _cmdline(pid: int) -> bytes | None:
         return None
 
 
-def _started(pid: int) -> str:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), "" when unknown."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat from field 3 (state) on; empty when the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             text = handle.read().decode("ascii", "replace")
     except OSError:
-        return ""
+        return []
     # The command name (field 2) may hold spaces and parentheses: split after its closing one.
-    fields = text[text.rfind(")") + 2 :].split()
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _started(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22), "" when unknown."""
+    fields = _stat(pid)
     return fields[19] if len(fields) > 19 else ""
+
+
+def _parent(pid: int) -> int:
+    """The parent's pid (field 4), 0 when unknown."""
+    fields = _stat(pid)
+    return int(fields[1]) if len(fields) > 1 else 0
 
 
 def run_process(pid: int | None = None) -> int:
@@ -88,16 +99,6 @@ def run_process(pid: int | None = None) -> int:
         if parent <= 1 or _cmdline(parent) != own:
             return pid
         pid = parent
-
-
-def _parent(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            text = handle.read().decode("ascii", "replace")
-    except OSError:
-        return 0
-    fields = text[text.rfind(")") + 2 :].split()
-    return int(fields[1]) if len(fields) > 1 else 0
 
 
 def identity(pid: int | None = None) -> dict[str, Any]:

@@ -227,6 +227,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pidock.stack.plugins.module_utils._release import (
     AUDIT_FILE,
     LOCK_FILE,
+    OUTCOMES,
     ReleaseError,
     activate,
     audit_entry,
@@ -480,7 +481,7 @@ def main() -> None:
             "images": {"type": "dict", "default": {}},
             "extra": {"type": "dict", "default": {}},
             "release_id": {"type": "str"},
-            "outcome": {"type": "str", "choices": ["pending", "success", "failed", "rolled_back", "interrupted"]},
+            "outcome": {"type": "str", "choices": list(OUTCOMES)},
             "note": {"type": "str", "default": ""},
             "keep": {"type": "int", "default": 5},
             "owner": {"type": "str", "default": "ansible"},

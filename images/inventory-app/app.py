@@ -3,13 +3,18 @@
 GET  /health       {"release", "db", "images"}; 200 only when the database answers.
 GET  /items        rows of the items table (created on first use).
 POST /items        {"name": ...} inserts a row; returns it with its id.
+POST /notes        {"body": ...} inserts a row into notes (created on first use); returns its id.
+POST /uploads/<n>  stores the body as IMAGE_DIR/uploads/<n> (written, flushed, then renamed);
+                   returns its SHA-256 once it is on disk.
 GET  /model        resolves the Hugging Face cache under HF_HOME offline (refs -> snapshot).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +92,46 @@ def add_item() -> Any:
         new_id = cur.fetchone()[0]
     conn.close()
     return jsonify({"id": new_id, "name": name}), 201
+
+
+def _ensure_notes(cur: Any) -> None:
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS notes ("
+        " id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+@app.post("/notes")
+def add_note() -> Any:
+    payload = request.get_json(silent=True) or {}
+    body = payload.get("body")
+    if not isinstance(body, str) or not body:
+        return jsonify({"error": "body (a non-empty string) is required"}), 400
+    with _connect() as conn, conn.cursor() as cur:
+        _ensure_notes(cur)
+        cur.execute("INSERT INTO notes (body) VALUES (%s) RETURNING id", (body,))
+        new_id = cur.fetchone()[0]
+    conn.close()
+    return jsonify({"id": new_id, "body": body}), 201
+
+
+_UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@app.post("/uploads/<name>")
+def upload(name: str) -> Any:
+    if not _UPLOAD_NAME.match(name):
+        return jsonify({"error": "name: letters, digits, '.', '_' and '-' only"}), 400
+    body = request.get_data(cache=False)
+    folder = Path(os.environ.get("IMAGE_DIR", "/var/lib/inventory/images")) / "uploads"
+    folder.mkdir(exist_ok=True)
+    partial = folder / f".{name}.partial"
+    with open(partial, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, folder / name)
+    return jsonify({"name": name, "sha256": hashlib.sha256(body).hexdigest()}), 201
 
 
 @app.get("/model")

@@ -12,6 +12,15 @@ migrate_schema_drift(before, after)     -> one message per schema change between
                                            (DDL during the migration is never silently missed)
 migrate_sequence_sql(sequences)         -> the setval() statements that carry sequence values
                                            (logical replication does not)
+migrate_db_method(source, probe, settings, ledger)
+                                        -> the plan above from what the role read (migrate_db_info
+                                           on the bare metal, probe_image.sh lines of the stack's
+                                           image), or the method a migration under way recorded
+migrate_alter_system_sql(settings)      -> ALTER SYSTEM statements for the plan's restart settings
+migrate_replica_identity_sql(tables, names)
+                                        -> ALTER TABLE ... REPLICA IDENTITY FULL for the named tables
+migrate_plan_method(plan, db_plan)      -> the migration plan (migrate_plan) with the method: its
+                                           errors as blockers, and the estimate of that method
 
 ``facts`` is what the role read from the two PostgreSQL servers (catalog queries as JSON); every
 decision is made here so that the tasks only gather, act and report.
@@ -392,6 +401,148 @@ def migrate_sequence_sql(sequences: list[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+# Ledger phases that fix the method of a migration under way (started or verified).
+_METHOD_PHASES = (("replicate", "replicate"), ("catchup", "replicate"), ("dump", "dump"), ("restore", "dump"))
+_SETTING_NAME = re.compile(r"^[a-z_][a-z0-9_.]*$")
+
+
+def _version_num(text: Any) -> int:
+    """server_version_num from a version string: '17.2' -> 170002, '9.6.24' -> 90624, '' -> 0."""
+    parts = [int(p) for p in re.findall(r"\d+", str(text or ""))[:3]]
+    if not parts:
+        return 0
+    if parts[0] >= 10:
+        return parts[0] * 10000 + (parts[1] if len(parts) > 1 else 0)
+    return parts[0] * 10000 + (parts[1] if len(parts) > 1 else 0) * 100 + (parts[2] if len(parts) > 2 else 0)
+
+
+def _probe_facts(lines: Any) -> dict[str, Any]:
+    """The stack's server from probe_image.sh's key=value lines: version_num and extensions."""
+    version = 0
+    extensions: dict[str, str] = {}
+    for line in lines or []:
+        key, _eq, rest = str(line).partition("=")
+        if key == "version":
+            found = re.search(r"PostgreSQL\) ([0-9][0-9.]*)", rest)
+            version = _version_num(found.group(1)) if found else 0
+        elif key == "extension":
+            name, _eq2, ver = rest.partition("=")
+            if name:
+                extensions[name] = ver
+    return {"version_num": version, "extensions": extensions}
+
+
+def migrate_db_method(
+    source: Mapping[str, Any],
+    probe: Any,
+    settings: Mapping[str, Any] | None = None,
+    ledger: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The database method of this run, with the plan's reasons and steps.
+
+    ``source`` is ``migrate_db_info``'s ``facts`` for the bare-metal database (``server``,
+    ``tables``, ``extensions``, ``sequences``); ``probe`` the lines probe_image.sh printed for the
+    stack's image. A migration whose ledger has a database phase started or verified keeps that
+    phase's method whatever ``settings`` say now (``recorded`` is then true): switching half way
+    would leave a subscription or a dump behind.
+    """
+    source = dict(source or {})
+    facts = {
+        "source": {
+            **dict(source.get("server") or {}),
+            "tables": list(source.get("tables") or []),
+            "extensions": dict(source.get("extensions") or {}),
+            "sequences": len(source.get("sequences") or []),
+        },
+        "target": _probe_facts(probe),
+    }
+    plan = migrate_replication_plan(facts, settings)
+    phases = dict((ledger or {}).get("phases") or {})
+    for phase, method in _METHOD_PHASES:
+        if str(dict(phases.get(phase) or {}).get("status") or "") in ("started", "verified"):
+            plan["recorded"] = True
+            # Reasons and steps were the first run's; facts now (when read at all) only warn.
+            plan["reasons"], plan["steps"] = [], []
+            if source and plan["method"] != method:
+                plan["warnings"].append(
+                    f"the migration under way uses {method} (its {phase} phase is in the ledger); "
+                    f"the plan would choose {plan['method']} now"
+                )
+            plan["method"] = method
+            plan["errors"] = []
+            # A recorded dump never restarts; a recorded replicate had its restart (if any) already.
+            plan["restart"] = False
+            plan["restart_settings"] = {}
+            return plan
+    plan["recorded"] = False
+    return plan
+
+
+def migrate_alter_system_sql(settings: Mapping[str, Any]) -> list[str]:
+    """``ALTER SYSTEM SET`` statements for server settings (names checked, values quoted)."""
+    out = []
+    for name in sorted(settings or {}):
+        if not _SETTING_NAME.match(str(name)):
+            raise ValueError(f"{name!r} is not a server setting name")
+        out.append(f"ALTER SYSTEM SET {name} = {_quote_literal(str(settings[name]))};")
+    return out
+
+
+def migrate_replica_identity_sql(tables: list[Mapping[str, Any]], names: list[str]) -> list[str]:
+    """``ALTER TABLE ... REPLICA IDENTITY FULL`` for the tables (``{schema, name}``) whose qualified
+    name (as the plan writes it) is in ``names``; a name not among the tables is an error."""
+    by_name = {_qualified(t): t for t in tables or []}
+    out = []
+    for qualified in names or []:
+        table = by_name.get(qualified)
+        if table is None:
+            raise ValueError(f"{qualified!r} is not a table of the database")
+        out.append(
+            f"ALTER TABLE {_quote_ident(str(table.get('schema') or 'public'))}.{_quote_ident(str(table['name']))}"
+            " REPLICA IDENTITY FULL;"
+        )
+    return out
+
+
+# Seconds the plan states for the catch-up at the freeze (last changes, sequences, teardown).
+_CATCHUP_SECONDS = 3
+
+
+def migrate_plan_method(plan: Mapping[str, Any], db_plan: Mapping[str, Any]) -> dict[str, Any]:
+    """``migrate_plan``'s result with the database method: ``db_method``, its errors as blockers,
+    its warnings, and an estimate for that method (with ``replicate`` the dump and the restore
+    leave the downtime: the initial copy runs while the bare metal serves)."""
+    out = dict(plan)
+    db_plan = dict(db_plan or {})
+    out["db_method"] = {
+        k: db_plan.get(k)
+        for k in (
+            "method",
+            "requested",
+            "recorded",
+            "reasons",
+            "steps",
+            "restart",
+            "restart_settings",
+            "replica_identity_full",
+        )
+    }
+    out["blockers"] = [*plan.get("blockers", []), *db_plan.get("errors", [])]
+    out["warnings"] = [*plan.get("warnings", []), *db_plan.get("warnings", [])]
+    estimate = dict(plan.get("estimate") or {})
+    if db_plan.get("method") == "replicate" and estimate:
+        moved = int(estimate.get("dump_seconds", 0)) + int(estimate.get("restore_seconds", 0))
+        estimate["replicate_seconds"] = moved
+        estimate["restart_seconds"] = 5 if db_plan.get("restart") else 0
+        estimate["catchup_seconds"] = _CATCHUP_SECONDS
+        estimate["dump_seconds"] = 0
+        estimate["restore_seconds"] = 0
+        estimate["downtime_seconds"] = int(estimate.get("downtime_seconds", 0)) - moved + _CATCHUP_SECONDS
+        estimate["total_seconds"] = int(estimate.get("presync_seconds", 0)) + moved + estimate["downtime_seconds"]
+    out["estimate"] = estimate
+    return out
+
+
 class FilterModule:
     """Filters for the online (replicated) migration."""
 
@@ -401,4 +552,8 @@ class FilterModule:
             "migrate_lsn_reached": migrate_lsn_reached,
             "migrate_schema_drift": migrate_schema_drift,
             "migrate_sequence_sql": migrate_sequence_sql,
+            "migrate_db_method": migrate_db_method,
+            "migrate_alter_system_sql": migrate_alter_system_sql,
+            "migrate_plan_method": migrate_plan_method,
+            "migrate_replica_identity_sql": migrate_replica_identity_sql,
         }

@@ -21,7 +21,8 @@ description:
   - V(schema) - a snapshot of the schema (columns, indexes, constraints, sequences, extensions) for
     P(pidock.stack.migrate_schema_drift#filter).
   - V(lsn) - the server's current WAL position (on a primary); V(subscriptions) - the state of every
-    subscription of this database (on a subscriber).
+    subscription of this database (on a subscriber); V(slots) - the logical replication slots of this database
+    and the position each subscriber confirmed as flushed (on a publisher).
   - The decision (replicate or dump) is P(pidock.stack.migrate_replication_plan#filter)'s.
 author:
   - pidock.stack maintainers (@pidock)
@@ -42,7 +43,7 @@ options:
     description: The parts to read.
     type: list
     elements: str
-    choices: [server, tables, extensions, available_extensions, sequences, schema, lsn, subscriptions]
+    choices: [server, tables, extensions, available_extensions, sequences, schema, lsn, subscriptions, slots]
     default: [server, tables, extensions, sequences]
 attributes:
   check_mode:
@@ -77,13 +78,14 @@ facts:
   returned: success
   type: dict
   sample:
-    server: {version_num: 170004, wal_level: replica, max_replication_slots: 10, replication_slots_used: 0,
+    server: {version_num: 170004, port: 5432, wal_level: replica, max_replication_slots: 10, replication_slots_used: 0,
              max_wal_senders: 10, wal_senders_used: 0, large_objects: 0}
     tables: [{schema: public, name: items, persistence: p, has_primary_key: true, replica_identity: d,
               replica_identity_index: null}]
     extensions: {plpgsql: "1.0", vector: "0.8.0"}
     sequences: [{schema: public, name: items_id_seq, last_value: 12000, is_called: true, start_value: 1}]
     lsn: 0/16B3748
+    slots: [{name: pidock_migrate, plugin: pgoutput, active: true, confirmed_flush_lsn: 0/16B3748}]
 """
 
 import json
@@ -107,6 +109,7 @@ QUERIES = {
     "server": """
 SELECT json_build_object(
   'version_num', current_setting('server_version_num')::int,
+  'port', current_setting('port')::int,
   'wal_level', current_setting('wal_level'),
   'max_replication_slots', current_setting('max_replication_slots')::int,
   'replication_slots_used', (SELECT count(*) FROM pg_catalog.pg_replication_slots),
@@ -160,6 +163,13 @@ SELECT json_build_object(
   'extensions', coalesce((SELECT json_object_agg(extname, extversion) FROM pg_catalog.pg_extension), '{{}}'))
 """,
     "lsn": "SELECT to_json(pg_catalog.pg_current_wal_lsn()::text)",
+    "slots": """
+SELECT coalesce(json_agg(json_build_object(
+  'name', slot_name, 'plugin', plugin, 'active', active,
+  'confirmed_flush_lsn', confirmed_flush_lsn::text) ORDER BY slot_name), '[]')
+  FROM pg_catalog.pg_replication_slots
+ WHERE slot_type = 'logical' AND database = current_database()
+""",
     "subscriptions": """
 SELECT coalesce(json_agg(json_build_object(
   'name', s.subname, 'enabled', s.subenabled,

@@ -88,6 +88,16 @@ def test_check_mode_plan_is_the_same_plan():
     assert a["blockers"] == b["blockers"]
 
 
+def test_plan_chooses_the_dump_and_says_why():
+    """Replication would need wal_level=logical, a restart the plan may not do (not allowed): auto
+    falls back to the dump, the reason in the JSON and the Markdown report."""
+    method = _plan()["db_method"]
+    assert (method["method"], method["requested"], method["recorded"]) == ("dump", "auto", False)
+    assert any("wal_level=logical needs a restart" in r for r in method["reasons"]), method
+    text = (_REPORTS / "reports" / "migrate-pi.plan.md").read_text(encoding="utf-8")
+    assert "## Database method: dump" in text and "wal_level=logical needs a restart" in text
+
+
 def test_blocked_plan_names_every_blocker():
     blockers = "\n".join(_plan("reports-blocked")["blockers"])
     assert "lacks the extension vector" in blockers
@@ -96,6 +106,9 @@ def test_blocked_plan_names_every_blocker():
     assert "port 8443 is held by python3 (migrate-squatter.service)" in blockers
     assert "migrate_target_images_volume: inventory_pgdata is also migrate_target_pgdata_volume" in blockers
     assert "port 443" not in blockers
+    # Replication asked for where it is not possible (wal_level, and the stack's image lacks pgvector).
+    assert "migrate_db_method is replicate, but wal_level=logical needs a restart" in blockers
+    assert "migrate_db_method is replicate, but extension vector is not available" in blockers
 
 
 def test_markdown_report_is_written():

@@ -5,16 +5,20 @@ down; the failed restore stopped before cutover. Last, a second migration loses 
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from _db import BARE_METAL_PSQL, STACK_PSQL, load, snapshot
-from pidock_helpers import http_json, run_ok, run_playbook
+from pidock_helpers import http_json, live_and_file_fingerprints, run_ok, run_playbook
 
 pytestmark = pytest.mark.usefixtures("rolled_back")
 
 _LEDGER = "/var/lib/pidock-migrate/ledger.json"
+_HOST = "migrate-pi"
 
 
 def assert_files_served(host, files: dict[str, str | None]) -> None:
@@ -160,21 +164,102 @@ def test_data_guards_refuse_what_only_the_stack_holds(host):
     assert status == 200, "the bare metal serves again after the refused restore"
 
 
-def test_migrating_again_after_the_rollbacks_loses_nothing(host):
+def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     """Last test of the scenario (it changes the stage): playbooks/migrate.yml once more, as an
-    operator would after a rollback. The plan finds nothing that only the stack holds (its writes
-    were carried back), and the stack then serves every row and file the first stack wrote: the same
-    tables, sequences, nearest neighbours and role as at the first stack's freeze; the added and
-    changed files through the stack's nginx, the deleted one gone."""
+    operator would after a rollback, now with migrate_db_method: replicate (the first migration
+    fell back to the dump: wal_level=replica and no restart allowed) while a writer adds notes and
+    uploads files through the bare-metal app at 10 writes/s until the freeze stops it.
+
+    The plan finds nothing that only the stack holds (its writes were carried back). The stack then
+    serves every row and file the first stack wrote (the same tables, sequences, nearest neighbours
+    and role as at the first stack's freeze; the added and changed files through its nginx, the
+    deleted one gone) and every write the bare metal acknowledged: each note by id, each upload by
+    SHA-256; the notes' sequence is past their maximum; the HNSW index is used; the certificate is
+    the bare metal's. The replication is gone from both sides."""
     secret = (Path(__file__).resolve().parents[1] / "files" / "test_db_password.txt").read_text().strip()
-    out, took = run_playbook("migrate", "migrate.yml")
+    writer = Path(__file__).resolve().parents[1] / "files" / "writer.py"
+    subprocess.run(["docker", "cp", str(writer), f"{_HOST}:/root/writer.py"], check=True)
+    run_ok(host, "rm -f /root/writer.stop /root/writer.json")
+    subprocess.run(["docker", "exec", "-d", _HOST, "python3", "/root/writer.py", "--rate", "10"], check=True)
+    try:
+        time.sleep(3)  # writes under way before the migration reads anything
+        out, took = run_playbook(
+            "migrate",
+            "migrate.yml",
+            "-e",
+            '{"migrate_db_method": "replicate", "migrate_replication_allow_restart": true}',
+        )
+    finally:
+        run_ok(host, "touch /root/writer.stop")
+    written = None
+    for _ in range(40):
+        done = host.run("cat /root/writer.json")
+        if done.rc == 0 and done.stdout.strip():
+            written = json.loads(done.stdout)
+            break
+        time.sleep(0.5)
+    assert written is not None, "the writer did not report"
     assert secret not in out, "the test database password appears in the run's output"
-    print(f"second migration: {took:.1f} s")
+    ledger = json.loads(host.file(_LEDGER).content_string)
+    phases = ledger["phases"]
+    for phase in ("presync", "replicate", "freeze", "catchup", "delta", "verify", "cutover"):
+        assert phases[phase]["status"] == "verified", phase
+    assert "dump" not in phases and "restore" not in phases
+    replicated = phases["replicate"]
+    assert replicated["restarted"] is True and replicated["restart_settings"] == {"wal_level": "logical"}
+
+    # The writer's rate while the bare metal served (until the freeze), and what it got acknowledged.
+    freeze = datetime.strptime(phases["freeze"]["started"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    frozen_at = freeze.timestamp()
+    acked = written["rows"] + written["files"]
+    before = [w for w in acked if w["at"] < frozen_at]
+    rate = len(before) / (frozen_at - written["started"])
+    print(
+        f"online migration: {took:.1f} s; writer {len(written['rows'])} notes and {len(written['files'])} files"
+        f" acknowledged, {written['failed']} failed, {rate:.1f} acknowledged writes/s before the freeze;"
+        f" downtime {phases['cutover']['downtime_seconds']} s; catch-up {phases['catchup']['seconds']};"
+        f" initial copy {phases['replicate']['copy_seconds']} s, restart {phases['replicate']['restart_seconds']} s"
+    )
+    assert rate >= 5, written
+    assert len(written["rows"]) >= 20 and len(written["files"]) >= 20, written
+
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200 and body["release"] == "migrated-1", body
     held = load()
     files = held.pop("files")
     assert snapshot(host, STACK_PSQL) == held
     assert_files_served(host, files)
-    ledger = json.loads(host.file(_LEDGER).content_string)
-    assert ledger["phases"]["cutover"]["status"] == "verified"
+
+    # Every acknowledged note, by id and body; the sequence past the maximum.
+    notes = dict(
+        line.split("|", 1) for line in run_ok(host, STACK_PSQL, "SELECT id || '|' || body FROM notes").split()
+    )
+    missing = [r for r in written["rows"] if notes.get(str(r["id"])) != r["name"]]
+    assert missing == [], f"{len(missing)} acknowledged notes missing in the stack: {missing[:5]}"
+    seq = run_ok(host, STACK_PSQL, "SELECT last_value || '|' || is_called FROM notes_id_seq")
+    last, called = seq.strip().split("|")
+    assert called == "t" and int(last) >= max(r["id"] for r in written["rows"])
+    # Every acknowledged upload, through the stack's nginx.
+    assert_files_served(host, {f"uploads/{f['name']}": f["sha256"] for f in written["files"]})
+    plan = run_ok(
+        host,
+        STACK_PSQL,
+        "EXPLAIN SELECT id FROM items ORDER BY embedding <=> (SELECT embedding FROM items WHERE id = 42) LIMIT 5",
+    )
+    assert "items_embedding_hnsw" in plan
+    served, on_disk = live_and_file_fingerprints(host, "/var/lib/inventory/ssl/inventory.crt", "inventory.local")
+    assert served == on_disk
+    # Nothing of the replication is left: no subscription, slot, publication, role or pg_hba line.
+    assert run_ok(host, STACK_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "0"
+    run_ok(host, "systemctl start postgresql@17-main.service")
+    try:
+        for query in (
+            "SELECT count(*) FROM pg_replication_slots",
+            "SELECT count(*) FROM pg_publication",
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'pidock_migrate'",
+        ):
+            assert run_ok(host, BARE_METAL_PSQL, query).strip() == "0", query
+    finally:
+        run_ok(host, "systemctl stop postgresql.service postgresql@17-main.service")
+    assert "pidock_migrate" not in run_ok(host, "cat /etc/postgresql/17/main/pg_hba.conf")
+    assert not host.file("/var/lib/pidock-migrate/replication.password").exists

@@ -330,3 +330,175 @@ def test_sequence_sql(seqs, want):
 def test_sequence_sql_refuses_what_is_not_a_number_or_a_name(bad):
     with pytest.raises(ValueError):
         mr.migrate_sequence_sql([bad])
+
+
+# migrate_db_method: migrate_db_info's facts and the image probe's lines, or the ledger's method.
+SOURCE_INFO = {
+    "server": {
+        "version_num": 170004,
+        "port": 5432,
+        "wal_level": "replica",
+        "max_replication_slots": 10,
+        "replication_slots_used": 0,
+        "max_wal_senders": 10,
+        "wal_senders_used": 0,
+        "large_objects": 0,
+    },
+    "tables": [
+        {"schema": "public", "name": "items", "persistence": "p", "has_primary_key": True, "replica_identity": "d"}
+    ],
+    "extensions": {"plpgsql": "1.0", "vector": "0.8.0"},
+    "sequences": [{"schema": "public", "name": "items_id_seq", "last_value": 3, "is_called": True, "start_value": 1}],
+}
+PROBE = [
+    "version=postgres (PostgreSQL) 17.2 (Debian 17.2-1)",
+    "extension=vector=0.8.0",
+    "extension=plpgsql=1.0",
+    "locale=C",
+]
+
+
+def _ledger(**statuses):
+    return {"phases": {phase: {"status": status} for phase, status in statuses.items()}}
+
+
+METHOD_CASES = [
+    # id, settings, ledger, method, restart, recorded
+    ("no restart allowed: dump", {"method": "auto"}, {}, "dump", False, False),
+    ("restart allowed: replicate", {"method": "auto", "allow_restart": True}, {}, "replicate", True, False),
+    ("dump asked", {"method": "dump", "allow_restart": True}, {}, "dump", False, False),
+    (
+        "replicate under way",
+        {"method": "dump"},
+        _ledger(presync="verified", replicate="started"),
+        "replicate",
+        False,
+        True,
+    ),
+    (
+        "catch-up under way",
+        {"method": "auto"},
+        _ledger(replicate="verified", catchup="started"),
+        "replicate",
+        False,
+        True,
+    ),
+    (
+        "dump under way",
+        {"method": "auto", "allow_restart": True},
+        _ledger(freeze="verified", dump="verified"),
+        "dump",
+        False,
+        True,
+    ),
+    ("restore under way", {"method": "auto", "allow_restart": True}, _ledger(restore="started"), "dump", False, True),
+    (
+        "cleared phases do not count",
+        {"method": "auto", "allow_restart": True},
+        _ledger(dump="", replicate=""),
+        "replicate",
+        True,
+        False,
+    ),
+    ("presync alone decides nothing", {"method": "auto"}, _ledger(presync="verified"), "dump", False, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "ledger", "method", "restart", "recorded"),
+    [c[1:] for c in METHOD_CASES],
+    ids=[c[0] for c in METHOD_CASES],
+)
+def test_db_method(settings, ledger, method, restart, recorded):
+    plan = mr.migrate_db_method(SOURCE_INFO, PROBE, settings, ledger)
+    assert (plan["method"], plan["restart"], plan["recorded"]) == (method, restart, recorded)
+    if recorded:
+        assert plan["errors"] == []
+
+
+def test_db_method_reads_the_probe_and_counts_sequences():
+    plan = mr.migrate_db_method(SOURCE_INFO, PROBE, {"allow_restart": True})
+    assert plan["restart_settings"] == {"wal_level": "logical"}
+    assert any("1 sequence value" in step for step in plan["steps"])
+    # The stack's image without pgvector: the extension blocks, the method falls back.
+    plan = mr.migrate_db_method(SOURCE_INFO, PROBE[:1], {"allow_restart": True})
+    assert plan["method"] == "dump" and any("extension vector" in r for r in plan["reasons"])
+
+
+def test_db_method_recorded_differs_from_plan_warns():
+    plan = mr.migrate_db_method(SOURCE_INFO, PROBE, {"method": "dump"}, _ledger(replicate="verified"))
+    assert plan["method"] == "replicate"
+    assert any("uses replicate" in w for w in plan["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("17.2", 170002), ("16", 160000), ("9.6.24", 90624), ("10.23", 100023), ("", 0), ("beta", 0)],
+)
+def test_version_num(text, want):
+    assert mr._version_num(text) == want
+
+
+def test_alter_system_sql():
+    assert mr.migrate_alter_system_sql({"wal_level": "logical", "max_wal_senders": 13}) == [
+        "ALTER SYSTEM SET max_wal_senders = '13';",
+        "ALTER SYSTEM SET wal_level = 'logical';",
+    ]
+    assert mr.migrate_alter_system_sql({}) == []
+    with pytest.raises(ValueError, match="not a server setting"):
+        mr.migrate_alter_system_sql({"wal_level = x; DROP": "1"})
+
+
+PLAN = {
+    "blockers": ["b1"],
+    "warnings": ["w1"],
+    "estimate": {
+        "presync_seconds": 30,
+        "dump_seconds": 10,
+        "restore_seconds": 10,
+        "delta_seconds": 5,
+        "downtime_seconds": 70,
+        "total_seconds": 100,
+    },
+}
+
+
+def test_plan_method_replicate_moves_dump_and_restore_out_of_the_downtime():
+    db_plan = mr.migrate_db_method(SOURCE_INFO, PROBE, {"allow_restart": True})
+    out = mr.migrate_plan_method(PLAN, db_plan)
+    est = out["estimate"]
+    assert out["db_method"]["method"] == "replicate" and out["db_method"]["restart"] is True
+    assert (est["replicate_seconds"], est["dump_seconds"], est["restore_seconds"]) == (20, 0, 0)
+    assert est["downtime_seconds"] == 70 - 20 + 3
+    assert est["total_seconds"] == 30 + 20 + est["downtime_seconds"]
+    assert out["blockers"] == ["b1"] and PLAN["estimate"]["dump_seconds"] == 10  # input untouched
+
+
+def test_plan_method_dump_keeps_the_estimate_and_refusal_blocks():
+    db_plan = mr.migrate_db_method(SOURCE_INFO, PROBE, {"method": "replicate"})
+    out = mr.migrate_plan_method(PLAN, db_plan)
+    assert out["estimate"] == PLAN["estimate"]
+    assert out["db_method"]["method"] == "dump"
+    assert out["blockers"][0] == "b1" and any("migrate_db_method is replicate, but" in b for b in out["blockers"][1:])
+
+
+def test_replica_identity_sql_quotes_and_refuses_unknown_tables():
+    tables = [{"schema": "public", "name": "events"}, {"schema": "Shop", "name": "order"}]
+    assert mr.migrate_replica_identity_sql(tables, ["public.events", "Shop.order"]) == [
+        "ALTER TABLE public.events REPLICA IDENTITY FULL;",
+        'ALTER TABLE "Shop"."order" REPLICA IDENTITY FULL;',
+    ]
+    assert mr.migrate_replica_identity_sql(tables, []) == []
+    with pytest.raises(ValueError, match="not a table"):
+        mr.migrate_replica_identity_sql(tables, ["public.gone"])
+
+
+def test_db_method_recorded_without_facts_reads_nothing_and_says_nothing_more():
+    plan = mr.migrate_db_method({}, [], {"method": "auto"}, _ledger(replicate="verified", cutover="verified"))
+    assert (plan["method"], plan["recorded"], plan["reasons"], plan["steps"], plan["warnings"]) == (
+        "replicate",
+        True,
+        [],
+        [],
+        [],
+    )

@@ -207,6 +207,8 @@ def test_queries_against_postgres_17(run_module: RunModule, postgres):
     assert facts["schema"]["tables"]["public.items"]["constraints"] == ["PRIMARY KEY (id)"]
     assert mr.migrate_lsn_reached(facts["lsn"], facts["lsn"]) is True
     assert facts["subscriptions"] == []
+    assert facts["slots"] == []
+    assert facts["server"]["port"] == 5432
 
     plan = mr.migrate_replication_plan(
         {

@@ -16,6 +16,10 @@ same host:
   downtime  freeze -> the stack serves (its health gate passed through the front door),
             from the ledger                                      target: <= 60 s
             (and freeze -> cutover verified, which adds the checks of the served certificate)
+  online    (--methods dump,replicate, the default) after the rollback, the same host migrated
+            again with migrate_db_method: replicate: the initial copy while the bare metal serves,
+            then the downtime (freeze -> stack serving) and each frozen step side by side with the
+            dump's, and the ratio                      target: <= 15 s and <= 0.5x the dump's
   rollback  after writes through the stack (--rollback-rows rows inserted, a tenth updated, a
             hundredth deleted; --rollback-files uploads added, a tenth changed, a tenth deleted),
             playbooks/migrate_rollback.yml carries them back: its wall time, the downtime a
@@ -24,7 +28,8 @@ same host:
             files and bytes per volume)
 
     PYTHONPATH=collections .venv/bin/python benchmarks/migrate_bench.py [--items 50000]
-        [--ballast-mb 1024] [--rollback-rows 5000] [--rollback-files 200] [--no-rollback] [--keep]
+        [--ballast-mb 1024] [--rollback-rows 5000] [--rollback-files 200] [--no-rollback]
+        [--methods dump,replicate] [--keep]
 
 Prints one line per measure. Traffic stays inside the test host.
 """
@@ -182,6 +187,44 @@ def rollback(inventory: Path, env: dict[str, str], rows: int, files: int) -> Non
     )
 
 
+FROZEN_DUMP = ("freeze", "dump", "restore", "delta", "verify", "cutover")
+FROZEN_REPLICATE = ("freeze", "catchup", "delta", "verify", "cutover")
+
+
+def frozen_steps(phases: dict, names: tuple[str, ...]) -> dict[str, float]:
+    """Seconds of each frozen phase, and of the catch-up's own steps when there is one."""
+    out = {name: round(phase_seconds(phases[name]), 1) for name in names}
+    for step, seconds in (phases.get("catchup", {}).get("seconds") or {}).items():
+        out[f"catchup.{step}"] = float(seconds)
+    return out
+
+
+def migrate_online(inventory: Path, env: dict[str, str], dump_downtime: float, dump_steps: dict[str, float]) -> None:
+    """The bare metal serves again (after the rollback): migrate it with the replicate method."""
+    wall = playbook(
+        inventory,
+        "playbooks/migrate.yml",
+        "-e",
+        json.dumps({"migrate_db_method": "replicate", "migrate_replication_allow_restart": True}),
+        env=env,
+    )
+    phases = ledger()["phases"]
+    steps = frozen_steps(phases, FROZEN_REPLICATE)
+    downtime = float(phases["cutover"]["downtime_seconds"])
+    repl = phases["replicate"]
+    print(
+        f"online: replicate phase {phase_seconds(repl):.1f} s while the bare metal served (restart"
+        f" {repl.get('restart_seconds')} s, initial copy {repl.get('copy_seconds')} s); playbook wall {wall:.0f} s"
+    )
+    print("  frozen step           dump (s)   replicate (s)")
+    for name in sorted(set(dump_steps) | set(steps), key=lambda n: (n.split(".")[0] not in FROZEN_DUMP, n)):
+        print(f"  {name:<20} {dump_steps.get(name, '-')!s:>9} {steps.get(name, '-')!s:>15}")
+    print(
+        f"downtime freeze -> stack serving: dump {dump_downtime} s, replicate {downtime} s"
+        f" -> {downtime / dump_downtime:.2f}x (target <= 15 s and <= 0.5x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=50000)
@@ -189,6 +232,7 @@ def main() -> None:
     parser.add_argument("--rollback-rows", type=int, default=5000, help="rows the stack writes before the rollback")
     parser.add_argument("--rollback-files", type=int, default=200, help="uploads the stack adds before the rollback")
     parser.add_argument("--no-rollback", action="store_true", help="stop after the migration")
+    parser.add_argument("--methods", default="dump,replicate", help="dump, or dump,replicate (after the rollback)")
     parser.add_argument("--keep", action="store_true", help="keep the test host")
     args = parser.parse_args()
 
@@ -278,7 +322,12 @@ def main() -> None:
             inventory,
             "playbooks/migrate.yml",
             "-e",
-            json.dumps({"migrate_phases": ["freeze", "dump", "restore", "delta", "verify", "cutover"]}),
+            json.dumps(
+                {
+                    "migrate_db_method": "dump",
+                    "migrate_phases": ["freeze", "dump", "restore", "delta", "verify", "cutover"],
+                }
+            ),
             env=env,
         )
         phases = ledger()["phases"]
@@ -312,6 +361,8 @@ def main() -> None:
         )
         if not args.no_rollback:
             rollback(inventory, env, args.rollback_rows, args.rollback_files)
+            if "replicate" in args.methods.split(","):
+                migrate_online(inventory, env, float(downtime), frozen_steps(phases, FROZEN_DUMP))
     finally:
         if not args.keep:
             sh(sys.executable, str(ROOT / "scripts/testhost.py"), "remove", HOST, check=False)

@@ -238,7 +238,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     assert missing == [], f"{len(missing)} acknowledged notes missing in the stack: {missing[:5]}"
     seq = run_ok(host, STACK_PSQL, "SELECT last_value || '|' || is_called FROM notes_id_seq")
     last, called = seq.strip().split("|")
-    assert called == "t" and int(last) >= max(r["id"] for r in written["rows"])
+    assert called == "true" and int(last) >= max(r["id"] for r in written["rows"])
     # Every acknowledged upload, through the stack's nginx.
     assert_files_served(host, {f"uploads/{f['name']}": f["sha256"] for f in written["files"]})
     plan = run_ok(

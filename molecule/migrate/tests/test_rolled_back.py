@@ -19,6 +19,7 @@ pytestmark = pytest.mark.usefixtures("rolled_back")
 
 _LEDGER = "/var/lib/pidock-migrate/ledger.json"
 _HOST = "migrate-pi"
+_ONLINE = {"migrate_db_method": "replicate", "migrate_replication_allow_restart": True}
 
 
 def assert_files_served(host, files: dict[str, str | None]) -> None:
@@ -141,9 +142,9 @@ def test_data_guards_refuse_what_only_the_stack_holds(host):
     try:
         out, _took = run_playbook("migrate", "migrate.yml", "-e", _PHASES % '["presync"]', expect_rc=2)
         text = " ".join(out.split())
-        assert "(guard_file), written by something other than this copy" in text and "after-the-mark.txt" in text, (
-            out[-3000:]
-        )
+        assert "(guard_file), written by something other than this copy" in text and "after-the-mark.txt" in text, out[
+            -3000:
+        ]
         assert host.file(f"{volume}/after-the-mark.txt").content_string == "written by the stack\n"
     finally:
         run_ok(host, "rm -f %s %s", mark, f"{volume}/after-the-mark.txt")
@@ -162,6 +163,59 @@ def test_data_guards_refuse_what_only_the_stack_holds(host):
         run_ok(host, _GUARD_PG, "DELETE FROM categories WHERE id = 99999")
     status, _body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200, "the bare metal serves again after the refused restore"
+
+
+def _replication_left(host) -> list[str]:
+    """What of the replication exists on the bare metal (its PostgreSQL must run)."""
+    left = []
+    for what, query in (
+        ("slot", "SELECT count(*) FROM pg_replication_slots"),
+        ("publication", "SELECT count(*) FROM pg_publication"),
+        ("role", "SELECT count(*) FROM pg_roles WHERE rolname = 'pidock_migrate'"),
+    ):
+        if run_ok(host, BARE_METAL_PSQL, query).strip() != "0":
+            left.append(what)
+    if "pidock_migrate" in run_ok(host, "cat /etc/postgresql/17/main/pg_hba.conf"):
+        left.append("pg_hba line")
+    if host.file("/var/lib/pidock-migrate/replication.password").exists:
+        left.append("password file")
+    return left
+
+
+def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(host):
+    """The replicate phase alone (with the restart for wal_level=logical), then a column added on
+    the bare metal, then the frozen phases: the catch-up finds the schema change (DDL is not
+    replicated), names it, and the rollback takes the replication down on both sides; the bare
+    metal serves again and the next migration copies afresh."""
+    _out, took = run_playbook(
+        "migrate",
+        "migrate.yml",
+        "-e",
+        json.dumps(_ONLINE | {"migrate_phases": ["replicate"]}),
+    )
+    print(f"replicate phase alone: {took:.1f} s")
+    assert run_ok(host, BARE_METAL_PSQL, "SHOW wal_level").strip() == "logical"
+    assert _replication_left(host) == ["slot", "publication", "role", "pg_hba line", "password file"]
+    run_ok(host, BARE_METAL_PSQL, "ALTER TABLE categories ADD COLUMN added_while_replicating integer")
+    try:
+        out, _took = run_playbook(
+            "migrate",
+            "migrate.yml",
+            "-e",
+            '{"migrate_phases": ["freeze", "catchup", "delta", "verify", "cutover"]}',
+            expect_rc=2,
+        )
+    finally:
+        run_ok(host, BARE_METAL_PSQL, "ALTER TABLE categories DROP COLUMN IF EXISTS added_while_replicating")
+    text = " ".join(out.split())
+    assert "Migration stopped in phase catchup" in text, out[-3000:]
+    assert "The schema changed while the database replicated" in text, out[-3000:]
+    assert "table public.categories: column added_while_replicating was added" in text, out[-3000:]
+    status, _body = http_json(host, "https://127.0.0.1/health", insecure=True)
+    assert status == 200, "the bare metal serves again after the refused catch-up"
+    assert _replication_left(host) == []
+    phases = json.loads(host.file(_LEDGER).content_string)["phases"]
+    assert phases.get("replicate", {}).get("status") in (None, ""), phases.get("replicate")
 
 
 def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
@@ -187,7 +241,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
             "migrate",
             "migrate.yml",
             "-e",
-            '{"migrate_db_method": "replicate", "migrate_replication_allow_restart": true}',
+            json.dumps(_ONLINE),
         )
     finally:
         run_ok(host, "touch /root/writer.stop")
@@ -205,8 +259,9 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     for phase in ("presync", "replicate", "freeze", "catchup", "delta", "verify", "cutover"):
         assert phases[phase]["status"] == "verified", phase
     assert "dump" not in phases and "restore" not in phases
+    # wal_level=logical since the test before: no restart this time.
     replicated = phases["replicate"]
-    assert replicated["restarted"] is True and replicated["restart_settings"] == {"wal_level": "logical"}
+    assert replicated["restarted"] is False and replicated["restart_settings"] == {}
 
     # The writer's rate while the bare metal served (until the freeze), and what it got acknowledged.
     freeze = datetime.strptime(phases["freeze"]["started"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
@@ -218,7 +273,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
         f"online migration: {took:.1f} s; writer {len(written['rows'])} notes and {len(written['files'])} files"
         f" acknowledged, {written['failed']} failed, {rate:.1f} acknowledged writes/s before the freeze;"
         f" downtime {phases['cutover']['downtime_seconds']} s; catch-up {phases['catchup']['seconds']};"
-        f" initial copy {phases['replicate']['copy_seconds']} s, restart {phases['replicate']['restart_seconds']} s"
+        f" initial copy {phases['replicate']['copy_seconds']} s"
     )
     assert rate >= 5, written
     assert len(written["rows"]) >= 20 and len(written["files"]) >= 20, written
@@ -231,9 +286,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     assert_files_served(host, files)
 
     # Every acknowledged note, by id and body; the sequence past the maximum.
-    notes = dict(
-        line.split("|", 1) for line in run_ok(host, STACK_PSQL, "SELECT id || '|' || body FROM notes").split()
-    )
+    notes = dict(line.split("|", 1) for line in run_ok(host, STACK_PSQL, "SELECT id || '|' || body FROM notes").split())
     missing = [r for r in written["rows"] if notes.get(str(r["id"])) != r["name"]]
     assert missing == [], f"{len(missing)} acknowledged notes missing in the stack: {missing[:5]}"
     seq = run_ok(host, STACK_PSQL, "SELECT last_value || '|' || is_called FROM notes_id_seq")
@@ -253,13 +306,6 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     assert run_ok(host, STACK_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "0"
     run_ok(host, "systemctl start postgresql@17-main.service")
     try:
-        for query in (
-            "SELECT count(*) FROM pg_replication_slots",
-            "SELECT count(*) FROM pg_publication",
-            "SELECT count(*) FROM pg_roles WHERE rolname = 'pidock_migrate'",
-        ):
-            assert run_ok(host, BARE_METAL_PSQL, query).strip() == "0", query
+        assert _replication_left(host) == []
     finally:
         run_ok(host, "systemctl stop postgresql.service postgresql@17-main.service")
-    assert "pidock_migrate" not in run_ok(host, "cat /etc/postgresql/17/main/pg_hba.conf")
-    assert not host.file("/var/lib/pidock-migrate/replication.password").exists

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Write to the app through its front door at a fixed rate until a stop file appears (or a limit).
 
 Even ticks insert a row (POST /notes, body writer-<n>), odd ticks upload a file (POST

@@ -246,7 +246,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     finally:
         run_ok(host, "touch /root/writer.stop")
     written = None
-    for _ in range(40):
+    for _attempt in range(40):
         done = host.run("cat /root/writer.json")
         if done.rc == 0 and done.stdout.strip():
             written = json.loads(done.stdout)

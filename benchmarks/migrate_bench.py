@@ -217,7 +217,8 @@ def migrate_online(inventory: Path, env: dict[str, str], dump_downtime: float, d
         f" {repl.get('restart_seconds')} s, initial copy {repl.get('copy_seconds')} s); playbook wall {wall:.0f} s"
     )
     print("  frozen step           dump (s)   replicate (s)")
-    for name in sorted(set(dump_steps) | set(steps), key=lambda n: (n.split(".")[0] not in FROZEN_DUMP, n)):
+    order = ["freeze", "dump", "restore", "catchup", "delta", "verify", "cutover"]
+    for name in sorted(set(dump_steps) | set(steps), key=lambda n: (order.index(n.split(".")[0]), n)):
         print(f"  {name:<20} {dump_steps.get(name, '-')!s:>9} {steps.get(name, '-')!s:>15}")
     print(
         f"downtime freeze -> stack serving: dump {dump_downtime} s, replicate {downtime} s"

@@ -26,14 +26,14 @@ scenario_timeout="${PIDOCK_MOLECULE_TIMEOUT:-1800}"
 logdir="${PIDOCK_MOLECULE_LOG_DIR:-${PIDOCK_ROOT}/.cache/molecule}"
 mkdir -p "$logdir"
 
-# Expected seconds per scenario: a warm whole-suite trial of 2026-11-28 17:00 (63452e7, two lanes,
-# this 2-core machine), swarm with the tests added since. Only the order matters: longest first,
+# Expected seconds per scenario: a warm whole-suite trial of 2026-11-28 21:23 (7715646, two lanes,
+# this 2-core machine). Only the order matters: longest first,
 # so the lanes end close together. A scenario missing here is assumed long and starts early. The
 # stamped logs of each CI run (/var/log/pidock-ci) give the real figures to put here.
 declare -A expected=(
-  [swarm]=650 [migrate]=547 [compose_faults]=477 [compose_deploy]=463 [fleet]=370 [tls_modes]=345
-  [docker_arm64]=241 [examples]=202 [docker_pi]=108 [tls_acme]=107 [docker_distro]=90 [docker_upstream]=84
-  [testground]=81
+  [migrate]=761 [swarm]=709 [compose_faults]=585 [compose_deploy]=580 [fleet]=383 [tls_modes]=334
+  [docker_arm64]=209 [examples]=185 [docker_pi]=100 [docker_distro]=93 [tls_acme]=92 [docker_upstream]=89
+  [testground]=62
 )
 
 # Scenarios left out of the default run (still run when named): none today. Name them in

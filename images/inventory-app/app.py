@@ -63,17 +63,40 @@ def health() -> Any:
     return jsonify(body), status
 
 
-def _ensure_items(cur: Any) -> None:
-    cur.execute(
+# Tables the stand-in creates on first use: name -> (its text column, CREATE TABLE statement).
+_TABLES = {
+    "items": (
+        "name",
         "CREATE TABLE IF NOT EXISTS items ("
-        " id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
-    )
+        " id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+    ),
+    "notes": (
+        "body",
+        "CREATE TABLE IF NOT EXISTS notes ("
+        " id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+    ),
+}
+
+
+def _add_row(table: str) -> Any:
+    """Insert the request's {column: text} into table; 201 with the row's id once committed."""
+    column, create = _TABLES[table]
+    payload = request.get_json(silent=True) or {}
+    value = payload.get(column)
+    if not isinstance(value, str) or not value:
+        return jsonify({"error": f"{column} (a non-empty string) is required"}), 400
+    with _connect() as conn, conn.cursor() as cur:
+        cur.execute(create)
+        cur.execute(f"INSERT INTO {table} ({column}) VALUES (%s) RETURNING id", (value,))
+        new_id = cur.fetchone()[0]
+    conn.close()
+    return jsonify({"id": new_id, column: value}), 201
 
 
 @app.get("/items")
 def list_items() -> Any:
     with _connect() as conn, conn.cursor() as cur:
-        _ensure_items(cur)
+        cur.execute(_TABLES["items"][1])
         cur.execute("SELECT id, name FROM items ORDER BY id")
         rows = [{"id": r[0], "name": r[1]} for r in cur.fetchall()]
     conn.close()
@@ -82,37 +105,12 @@ def list_items() -> Any:
 
 @app.post("/items")
 def add_item() -> Any:
-    payload = request.get_json(silent=True) or {}
-    name = payload.get("name")
-    if not isinstance(name, str) or not name:
-        return jsonify({"error": "name (a non-empty string) is required"}), 400
-    with _connect() as conn, conn.cursor() as cur:
-        _ensure_items(cur)
-        cur.execute("INSERT INTO items (name) VALUES (%s) RETURNING id", (name,))
-        new_id = cur.fetchone()[0]
-    conn.close()
-    return jsonify({"id": new_id, "name": name}), 201
-
-
-def _ensure_notes(cur: Any) -> None:
-    cur.execute(
-        "CREATE TABLE IF NOT EXISTS notes ("
-        " id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
-    )
+    return _add_row("items")
 
 
 @app.post("/notes")
 def add_note() -> Any:
-    payload = request.get_json(silent=True) or {}
-    body = payload.get("body")
-    if not isinstance(body, str) or not body:
-        return jsonify({"error": "body (a non-empty string) is required"}), 400
-    with _connect() as conn, conn.cursor() as cur:
-        _ensure_notes(cur)
-        cur.execute("INSERT INTO notes (body) VALUES (%s) RETURNING id", (body,))
-        new_id = cur.fetchone()[0]
-    conn.close()
-    return jsonify({"id": new_id, "body": body}), 201
+    return _add_row("notes")
 
 
 _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

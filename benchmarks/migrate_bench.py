@@ -19,7 +19,8 @@ same host:
   online    (--methods dump,replicate, the default) after the rollback, the same host migrated
             again with migrate_db_method: replicate: the initial copy while the bare metal serves,
             then the downtime (freeze -> stack serving) and each frozen step side by side with the
-            dump's, and the ratio                      target: <= 15 s and <= 0.5x the dump's
+            dump's, and the ratio                      target: <= 15 s and <= 0.5x the dump's;
+            then the rollback again, from the replicated stack
   rollback  after writes through the stack (--rollback-rows rows inserted, a tenth updated, a
             hundredth deleted; --rollback-files uploads added, a tenth changed, a tenth deleted),
             playbooks/migrate_rollback.yml carries them back: its wall time, the downtime a
@@ -364,6 +365,8 @@ def main() -> None:
             rollback(inventory, env, args.rollback_rows, args.rollback_files)
             if "replicate" in args.methods.split(","):
                 migrate_online(inventory, env, float(downtime), frozen_steps(phases, FROZEN_DUMP))
+                # And back again: the replicated stack's writes carried back to the bare metal.
+                rollback(inventory, env, args.rollback_rows, args.rollback_files)
     finally:
         if not args.keep:
             sh(sys.executable, str(ROOT / "scripts/testhost.py"), "remove", HOST, check=False)

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.pidock.stack.plugins.module_utils._progress import ProgressMeter
 from ansible_collections.pidock.stack.plugins.module_utils._stat_cache import _cached, _StatKey
 
 _FORMAT = "pidock.tree_manifest/1"
@@ -44,8 +45,13 @@ class _Scan:
     total: int = 0
 
 
-def _hash_file(path: str | bytes, algorithm: str = "sha256", prefix: bytes = b"") -> str:
-    """Stream a file through a hash in 1 MiB chunks (hashlib releases the GIL on large updates)."""
+def _hash_file(
+    path: str | bytes, algorithm: str = "sha256", prefix: bytes = b"", meter: ProgressMeter | None = None
+) -> str:
+    """Stream a file through a hash in 1 MiB chunks (hashlib releases the GIL on large updates).
+
+    With ``meter``, each chunk read advances it by its bytes (the caller counts the file when done).
+    """
     digest = hashlib.new(algorithm)
     if prefix:
         digest.update(prefix)
@@ -57,10 +63,12 @@ def _hash_file(path: str | bytes, algorithm: str = "sha256", prefix: bytes = b""
             if not count:
                 break
             digest.update(view[:count])
+            if meter is not None:
+                meter.advance(nbytes=count)
     return digest.hexdigest()
 
 
-def _hash_fd(fd: int) -> str:
+def _hash_fd(fd: int, meter: ProgressMeter | None = None) -> str:
     """SHA-256 of everything readable from ``fd`` (read from its current offset, 1 MiB at a time)."""
     digest = hashlib.sha256()
     buf = bytearray(_CHUNK)
@@ -70,6 +78,8 @@ def _hash_fd(fd: int) -> str:
         if not count:
             break
         digest.update(view[:count])
+        if meter is not None:
+            meter.advance(nbytes=count)
     return digest.hexdigest()
 
 
@@ -212,8 +222,12 @@ def _scan(
     ownership: bool,
     uid_map: dict[str, int] | None,
     gid_map: dict[str, int] | None,
+    meter: ProgressMeter | None = None,
 ) -> _Scan:
-    """Walk ``root`` once and record every entry except file hashes (filled in by the caller)."""
+    """Walk ``root`` once and record every entry except file hashes (filled in by the caller).
+
+    With ``meter``, each regular file seen advances it by one file and its size (not read, so no rate).
+    """
     scan = _Scan(root=root)
     for rel, st in _walk(root, patterns):
         kind = _type_of(st.st_mode)
@@ -232,6 +246,8 @@ def _scan(
             scan.files.append(len(scan.records))
             if st.st_nlink > 1:
                 scan.inodes.setdefault((st.st_dev, st.st_ino), []).append(len(scan.records))
+            if meter is not None:
+                meter.advance(files=1, nbytes=st.st_size, read=False)
         elif kind == "symlink":
             target = os.readlink(os.path.join(root, rel))
             ttext, tb64 = _text_of(target)
@@ -266,11 +282,20 @@ def _finish(scan: _Scan, *, ownership: bool, hashed: bool) -> dict[str, Any]:
     }
 
 
-def _hash_many(paths: list[bytes], jobs: int) -> list[str]:
+def _hash_many(paths: list[bytes], jobs: int, meter: ProgressMeter | None = None) -> list[str]:
+    """SHA-256 of each file, ``jobs`` at a time; with ``meter``, each file read advances it (bytes, then the file)."""
+
+    def one(path: bytes) -> str:
+        if meter is None:
+            return _hash_file(path)
+        digest = _hash_file(path, meter=meter)
+        meter.advance(files=1)
+        return digest
+
     if jobs > 1 and len(paths) > 1:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(_hash_file, paths))
-    return [_hash_file(p) for p in paths]
+            return list(pool.map(one, paths))
+    return [one(p) for p in paths]
 
 
 def _build_manifest(
@@ -282,19 +307,36 @@ def _build_manifest(
     hash_files: bool = True,
     excludes: Iterable[str] = (),
     jobs: int = 1,
+    meter: ProgressMeter | None = None,
+    hash_phase: str = "hash",
 ) -> dict[str, Any]:
-    """Walk ``path`` and return its manifest (a JSON-serialisable dict, entries sorted by path bytes)."""
+    """Walk ``path`` and return its manifest (a JSON-serialisable dict, entries sorted by path bytes).
+
+    With ``meter``: phase ``scan`` during the walk, then ``hash_phase`` with the totals the walk found.
+    """
     root = os.fsencode(path)
     if not os.path.isdir(root):
         raise NotADirectoryError(f"{os.fsdecode(root)} is not a directory")
-    scan = _scan(root, list(excludes), ownership=ownership, uid_map=uid_map, gid_map=gid_map)
+    if meter is not None:
+        meter.phase("scan")
+    scan = _scan(root, list(excludes), ownership=ownership, uid_map=uid_map, gid_map=gid_map, meter=meter)
     if hash_files:
-        _hash_scan(scan, jobs)
+        if meter is not None:
+            meter.phase(hash_phase, len(scan.files), scan.total)
+        _hash_scan(scan, jobs, meter=meter)
     return _finish(scan, ownership=ownership, hashed=hash_files)
 
 
-def _hash_scan(scan: _Scan, jobs: int, cache: dict[bytes, tuple[_StatKey, str]] | None = None) -> int:
-    """Fill in the SHA-256 of every file of ``scan``, from ``cache`` where its stat key matches; returns the reuses."""
+def _hash_scan(
+    scan: _Scan,
+    jobs: int,
+    cache: dict[bytes, tuple[_StatKey, str]] | None = None,
+    meter: ProgressMeter | None = None,
+) -> int:
+    """Fill in the SHA-256 of every file of ``scan``, from ``cache`` where its stat key matches; returns the reuses.
+
+    With ``meter``, a hash from the cache counts as one file and its size done without reading.
+    """
     todo: list[int] = []
     for index in scan.files:
         digest = _cached(cache, scan.raws[index], scan.stats[index])
@@ -302,8 +344,10 @@ def _hash_scan(scan: _Scan, jobs: int, cache: dict[bytes, tuple[_StatKey, str]] 
             todo.append(index)
         else:
             scan.records[index]["sha256"] = digest
+            if meter is not None:
+                meter.advance(files=1, nbytes=scan.stats[index].st_size, read=False)
     if todo:
-        digests = _hash_many([os.path.join(scan.root, scan.raws[i]) for i in todo], jobs)
+        digests = _hash_many([os.path.join(scan.root, scan.raws[i]) for i in todo], jobs, meter)
         for index, digest in zip(todo, digests, strict=True):
             scan.records[index]["sha256"] = digest
     return len(scan.files) - len(todo)

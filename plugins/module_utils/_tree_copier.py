@@ -37,6 +37,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
     _Swapped,
     _walk,
 )
+from ansible_collections.pidock.stack.plugins.module_utils._progress import ProgressMeter
 from ansible_collections.pidock.stack.plugins.module_utils._stat_cache import (
     _cached,
     _load_stat_cache,
@@ -128,10 +129,17 @@ def _rmtree(path: bytes) -> None:
     os.rmdir(path)
 
 
-def _stream(src_fd: int, tmp: bytes, st: os.stat_result, owner: tuple[int, int] | None) -> str:
+def _stream(
+    src_fd: int,
+    tmp: bytes,
+    st: os.stat_result,
+    owner: tuple[int, int] | None,
+    meter: ProgressMeter | None = None,
+) -> str:
     """Copy the open ``src_fd`` into a new ``tmp`` (0600 until done) in 1 MiB chunks, hashing the bytes written.
 
     A leftover at ``tmp`` (an interrupted run's partial file) is unlinked first, never written through.
+    With ``meter``, every chunk written advances it by its bytes (the caller counts the file when done).
     """
     digest = hashlib.sha256()
     with contextlib.suppress(FileNotFoundError):
@@ -149,6 +157,8 @@ def _stream(src_fd: int, tmp: bytes, st: os.stat_result, owner: tuple[int, int] 
             done = 0
             while done < count:
                 done += os.write(dst_fd, chunk[done:])
+            if meter is not None:
+                meter.advance(nbytes=count)
         if owner is not None:
             os.fchown(dst_fd, *owner)
         os.fchmod(dst_fd, stat.S_IMODE(st.st_mode))
@@ -179,6 +189,7 @@ class _TreeCopier:
         limit: int = 100,
         stat_cache: str | None = None,
         changed_since: float | None = None,
+        meter: ProgressMeter | None = None,
     ) -> None:
         self.source = os.fsencode(source)
         self.target = os.fsencode(target)
@@ -205,6 +216,8 @@ class _TreeCopier:
         self.stat_cache_text: str | None = None  # what to write to stat_cache once the copy is verified
         # Refuse to write when an entry of the target changed (its ctime) after this time (see guard_file).
         self.changed_since = changed_since
+        # Progress of the phases (scan, copy, sync, verify) for tree_manifest's progress_file; None: not reported.
+        self.meter = meter
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -239,6 +252,20 @@ class _TreeCopier:
     def _fail(self, action: str, path: bytes, exc: OSError) -> _CopyError:
         return _CopyError(f"{action} {_show(path)}: {exc.strerror or exc}")
 
+    def _phase(self, name: str, scan: _Scan | None = None, indexes: Iterable[int] = ()) -> None:
+        """Start a progress phase; its totals are the files ``indexes`` of ``scan`` (none: unknown totals)."""
+        if self.meter is None:
+            return
+        if scan is None:
+            self.meter.phase(name)
+            return
+        chosen = list(indexes)
+        self.meter.phase(name, len(chosen), sum(scan.stats[i].st_size for i in chosen))
+
+    def _advance(self, files: int = 0, nbytes: int = 0, read: bool = True) -> None:
+        if self.meter is not None:
+            self.meter.advance(files, nbytes, read)
+
     # -- phases --------------------------------------------------------------------------
 
     def _prepare_root(self) -> None:
@@ -260,6 +287,8 @@ class _TreeCopier:
         changed: list[bytes] = []
         for rel, tst in _walk(self.target, self.patterns):
             self.existing[rel] = tst
+            if stat.S_ISREG(tst.st_mode):
+                self._advance(1, tst.st_size, read=False)
             if self.changed_since is not None and tst.st_ctime > self.changed_since:
                 changed.append(rel)
             if stat.S_ISDIR(tst.st_mode):
@@ -356,7 +385,7 @@ class _TreeCopier:
     def _hash_src(self, rel: bytes, st: os.stat_result) -> str:
         fd = self._open_src(rel, st)
         try:
-            return _hash_fd(fd)
+            return _hash_fd(fd, self.meter)
         except OSError as exc:
             raise self._fail("read", self._src(rel), exc) from exc
         finally:
@@ -381,7 +410,7 @@ class _TreeCopier:
         tmp = self._partial_for(rel)
         src_fd = self._open_src(rel, st)
         try:
-            digest = _stream(src_fd, tmp, st, self._owner(st))
+            digest = _stream(src_fd, tmp, st, self._owner(st), self.meter)
         except OSError as exc:
             raise self._fail("copy", self._src(rel), exc) from exc
         finally:
@@ -399,6 +428,10 @@ class _TreeCopier:
 
         def job(index: int) -> tuple[int, str, str]:
             digest, action = self._file_job(scan.raws[index], scan.stats[index], force=False)
+            if action.endswith("+cached"):  # not read: done, but not part of the rate
+                self._advance(1, scan.stats[index].st_size, read=False)
+            else:
+                self._advance(1)
             return index, digest, action
 
         if self.jobs > 1 and len(order) > 1:
@@ -547,7 +580,15 @@ class _TreeCopier:
         if src_real == dst_real or dst_real.startswith(src_real + b"/") or src_real.startswith(dst_real + b"/"):
             raise _CopyError(f"copy_to {_show(self.target)} and path {_show(self.source)} overlap")
         started = time.monotonic()
-        scan = _scan(self.source, self.patterns, ownership=self.ownership, uid_map=self.uid_map, gid_map=self.gid_map)
+        self._phase("scan")
+        scan = _scan(
+            self.source,
+            self.patterns,
+            ownership=self.ownership,
+            uid_map=self.uid_map,
+            gid_map=self.gid_map,
+            meter=self.meter,
+        )
         groups = [sorted(m, key=lambda i: scan.raws[i]) for m in scan.inodes.values() if len(m) > 1]
         try:
             try:
@@ -561,6 +602,7 @@ class _TreeCopier:
                         os.rmdir(directory)
             raise
         if self.sync and not self.check:
+            self._phase("sync")
             os.sync()
         self.stats.copy_seconds = round(time.monotonic() - started, 3)
         source = _finish(scan, ownership=self.ownership, hashed=True)
@@ -577,7 +619,8 @@ class _TreeCopier:
     def _count_stale(self, scan: _Scan) -> int:
         """How many files kept by the quick check hold other bytes than the source (read-only)."""
         quick = sorted(self.quick)
-        digests = _hash_many([self._dst(scan.raws[i]) for i in quick], self.jobs)
+        self._phase("verify", scan, quick)
+        digests = _hash_many([self._dst(scan.raws[i]) for i in quick], self.jobs, self.meter)
         return sum(digest != scan.records[i]["sha256"] for i, digest in zip(quick, digests, strict=True))
 
     def _copy_all(self, scan: _Scan, groups: list[list[int]]) -> None:
@@ -587,6 +630,7 @@ class _TreeCopier:
         self._make_dirs(scan)
         followers = {i for members in groups for i in members[1:]}
         leaders = [i for i in scan.files if i not in followers]
+        self._phase("copy", scan, leaders)
         digests = self._copy_files(scan, leaders)
         copied = {i for i in leaders if i not in self.quick}
         self._link_followers(scan, groups, copied)
@@ -606,8 +650,12 @@ class _TreeCopier:
 
     def _verify(self, scan: _Scan, source: dict[str, Any], groups: list[list[int]]) -> dict[str, Any]:
         """Read the copy back, compare; recopy quick-checked files whose content differs, and compare again."""
-        tscan = _scan(self.target, self.patterns, ownership=self.ownership, uid_map=None, gid_map=None)
-        self.stats.hashes_reused += _hash_scan(tscan, self.jobs, self.dst_cache)
+        self._phase("verify")  # totals unknown while the copy is walked
+        tscan = _scan(
+            self.target, self.patterns, ownership=self.ownership, uid_map=None, gid_map=None, meter=self.meter
+        )
+        self._phase("verify", tscan, tscan.files)
+        self.stats.hashes_reused += _hash_scan(tscan, self.jobs, self.dst_cache, self.meter)
         target = _finish(tscan, ownership=self.ownership, hashed=True)
         comparison = _compare(source, target, limit=1 << 62)
         suspects = {
@@ -622,18 +670,23 @@ class _TreeCopier:
         self.stats.recopied = len(redo)
         by_leader = {members[0]: members[1:] for members in groups}
         fresh: dict[bytes, str] = {}
+        self._phase("copy", scan, redo)
         for index in redo:
             rel = scan.raws[index]
             self._file_job(rel, scan.stats[index], force=True)
+            self._advance(1)
             lead = self._dst(rel)
             for follower in by_leader.get(index, []):
                 self._place(scan.raws[follower], partial(os.link, lead, follow_symlinks=False))
         self._clean_partials()
         self._dir_metadata(scan, count=False)
         if self.sync:
+            self._phase("sync")
             os.sync()
+        self._phase("verify", scan, redo)
         for index in redo:
-            digest = _hash_file(self._dst(scan.raws[index]))
+            digest = _hash_file(self._dst(scan.raws[index]), meter=self.meter)
+            self._advance(1)
             for member in [index, *by_leader.get(index, [])]:
                 fresh[scan.raws[member]] = digest
         for entry in target["entries"]:

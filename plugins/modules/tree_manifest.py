@@ -143,6 +143,20 @@ options:
     description: Return the full list of entries as RV(manifest). Off by default, as trees can be large.
     type: bool
     default: false
+  progress_file:
+    description:
+      - Report progress in this JSON file on the managed host while the module works, for a task run with C(async)
+        and C(poll=0) and waited for with M(pidock.stack.async_progress), which prints one line per look.
+      - The file holds the phase (C(scan) while a tree is walked, C(copy) with O(copy_to), C(sync), C(hash) without
+        it, C(verify) while the copy or the O(compare_to) directory is read back), the files and bytes done and to
+        do in that phase (the walk the module makes anyway gives the totals), the seconds elapsed, the rate in
+        bytes per second, the seconds left (C(null) while unknown) and C(done).
+      - Rewritten atomically (mode 0600) at most once a second and at every phase change; the byte counts move
+        with every 1 MiB read, so a big file moves them while it is read. Left with C(done=true) at the end, for
+        the caller to remove (M(pidock.stack.async_progress) does). Written in check mode too.
+      - Its directory must exist, and it must not be inside O(path), O(copy_to) or O(compare_to).
+    type: path
+    version_added: 0.2.0
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
@@ -195,6 +209,22 @@ EXAMPLES = r"""
     delete: true
     fail_on_difference: true
   register: images_copy
+
+- name: Copy the ML cache in the background, reporting progress
+  pidock.stack.tree_manifest:
+    path: /var/lib/inventory/ml_cache
+    copy_to: /var/lib/docker/volumes/inventory_ml_cache/_data
+    progress_file: /var/tmp/pidock-ml-cache.progress.json
+  async: 7200
+  poll: 0
+  register: ml_copy
+
+- name: Wait for the copy, printing a progress line every 10 seconds
+  pidock.stack.async_progress:
+    jid: "{{ ml_copy.ansible_job_id }}"
+    progress_file: /var/tmp/pidock-ml-cache.progress.json
+    label: ml_cache
+    timeout: 7200
 
 - name: Compare two trees directly
   pidock.stack.tree_manifest:
@@ -300,9 +330,11 @@ from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
     _dumps,
     _load,
 )
+from ansible_collections.pidock.stack.plugins.module_utils._progress import ProgressMeter
 from ansible_collections.pidock.stack.plugins.module_utils._tree_copier import _CopyError, _TreeCopier
 
 _FIELD_CHOICES = ["type", "size", "sha256", "target", "mode", "uid", "gid", "link"]
+_PROGRESS_INTERVAL = 1.0  # seconds between two rewrites of progress_file (phase changes write at once)
 
 
 def _argument_spec() -> dict[str, Any]:
@@ -325,6 +357,7 @@ def _argument_spec() -> dict[str, Any]:
         "max_differences": {"type": "int", "default": 100},
         "fail_on_difference": {"type": "bool", "default": False},
         "return_entries": {"type": "bool", "default": False},
+        "progress_file": {"type": "path"},
     }
 
 
@@ -380,8 +413,34 @@ def _guard_time(path: str | None) -> float | None:
         return None
 
 
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it, symlinks resolved."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip("/") + "/")
+
+
+def _meter(module: AnsibleModule) -> ProgressMeter | None:
+    """The progress meter of progress_file, or None; fails when the file could not be written or would be copied."""
+    params = module.params
+    path = params["progress_file"]
+    if not path:
+        return None
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        module.fail_json(msg=f"progress_file directory {directory} does not exist")
+    for option in ("path", "copy_to", "compare_to"):
+        if params[option] and _inside(path, params[option]):
+            module.fail_json(msg=f"progress_file {path} is inside {option} {params[option]}")
+    return ProgressMeter(path, interval=_PROGRESS_INTERVAL)
+
+
 def _copy(
-    module: AnsibleModule, uid_map: dict[str, int], gid_map: dict[str, int], jobs: int, result: dict[str, Any]
+    module: AnsibleModule,
+    uid_map: dict[str, int],
+    gid_map: dict[str, int],
+    jobs: int,
+    result: dict[str, Any],
+    meter: ProgressMeter | None = None,
 ) -> dict[str, Any]:
     """Copy mode: copy path into copy_to, verify by reading back; fill result; return the source manifest."""
     params = module.params
@@ -400,6 +459,7 @@ def _copy(
         limit=params["max_differences"],
         stat_cache=params["stat_cache"],
         changed_since=_guard_time(params["guard_file"]),
+        meter=meter,
     )
     try:
         manifest, comparison = copier.run()
@@ -447,11 +507,12 @@ def main() -> None:
     result: dict[str, Any] = {"changed": False}
     started = time.monotonic()
     uid_map, gid_map = _id_map(module, "uid_map"), _id_map(module, "gid_map")
+    meter = _meter(module)
     if params["copy_to"]:
-        manifest = _copy(module, uid_map, gid_map, jobs, result)
+        manifest = _copy(module, uid_map, gid_map, jobs, result, meter)
     else:
         try:
-            manifest = _build_manifest(params["path"], uid_map=uid_map, gid_map=gid_map, **options)
+            manifest = _build_manifest(params["path"], uid_map=uid_map, gid_map=gid_map, meter=meter, **options)
         except OSError as exc:
             module.fail_json(msg=f"cannot read {params['path']}: {exc}")
     text = _dumps(manifest)
@@ -466,11 +527,16 @@ def main() -> None:
     if params["compare_to"]:
         other_path = params["compare_to"]
         try:
-            other = _build_manifest(other_path, **options) if os.path.isdir(other_path) else _load(other_path)
+            if os.path.isdir(other_path):
+                other = _build_manifest(other_path, meter=meter, hash_phase="verify", **options)
+            else:
+                other = _load(other_path)
         except (OSError, ValueError) as exc:
             module.fail_json(msg=f"cannot read compare_to {other_path}: {exc}", **result)
         result.update(_compare(manifest, other, ignore=params["ignore"], limit=params["max_differences"]))
     result["seconds"] = round(time.monotonic() - started, 3)
+    if meter is not None:
+        meter.finish()
 
     if params["dest"]:
         _write(module, params["dest"], text, result)

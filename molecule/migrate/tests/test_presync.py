@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from _db import load
-from pidock_helpers import run_ok
+from pidock_helpers import PROJECT, molecule_inventory, run_ok
 
 _LEDGER = "/var/lib/pidock-migrate/ledger.json"
 _TREES = {
@@ -79,3 +82,30 @@ def test_no_partial_files_or_strays_are_left(host):
     images = _mountpoint(host, "inventory_images")
     assert not host.file(f"{images}/stray file.txt").exists
     assert run_ok(host, "find %s -name .pidock-partial", images).strip() == ""
+
+
+@pytest.mark.usefixtures("migrated")
+def test_a_long_copy_prints_progress_lines(host):
+    """A 1 GiB tree copied as presync copies (tree_manifest as an async job, async_progress waiting):
+    at least five lines while it runs, each with what is done, the rate and the time left."""
+    playbook = Path(__file__).resolve().parents[1] / "files" / "progress.yml"
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=f"{PROJECT}/collections", ANSIBLE_NOCOLOR="true")
+    done = subprocess.run(
+        ["ansible-playbook", "-i", molecule_inventory("migrate"), str(playbook)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    result = json.loads(run_ok(host, "cat /var/tmp/progress-lines.json"))
+    run_ok(host, "rm -f /var/tmp/progress-lines.json")
+    lines = result["lines"]
+    print("progress lines:\n  " + "\n  ".join(lines))
+    assert len(lines) >= 5, lines
+    running = [line for line in lines if "MiB/s" in line and " left" in line]
+    assert len(running) >= 5, lines
+    assert any(" of 1.0 GiB" in line or "GiB" in line for line in lines), lines
+    # The lines reached the play's output as they were printed, not only the result.
+    assert sum(line in done.stdout for line in lines) >= 5, done.stdout[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,51 @@ def test_quick_match_is_size_and_mtime_of_a_regular_file(tmp_path: Path) -> None
     os.utime(b, ns=(0, os.stat(a).st_mtime_ns + 1))
     assert c._quick_match(os.stat(b), os.stat(a)) is False
     assert c._quick_match(os.stat(tmp_path), os.stat(tmp_path)) is False
+
+
+class _Tally:
+    """A stand-in meter: every advance() call, in order (the calls come from the byte loops)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int, bool]] = []
+        self.lock = threading.Lock()
+
+    def advance(self, files: int = 0, nbytes: int = 0, read: bool = True) -> None:
+        with self.lock:
+            self.calls.append((files, nbytes, read))
+
+
+@pytest.mark.parametrize(
+    ("size", "chunks"),
+    [(0, []), (5, [5]), (1024 * 1024, [1024 * 1024]), (2 * 1024 * 1024 + 3, [1024 * 1024, 1024 * 1024, 3])],
+)
+def test_hash_file_and_stream_advance_the_meter_per_chunk(tmp_path: Path, size: int, chunks: list[int]) -> None:
+    src = tmp_path / "src"
+    data = os.urandom(size)
+    src.write_bytes(data)
+    hashed = _Tally()
+    assert m._hash_file(str(src), meter=hashed) == hashlib.sha256(data).hexdigest()
+    assert hashed.calls == [(0, n, True) for n in chunks]
+    streamed = _Tally()
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        assert (
+            c._stream(fd, os.fsencode(tmp_path / "tmp"), os.stat(src), None, streamed)
+            == hashlib.sha256(data).hexdigest()
+        )
+    finally:
+        os.close(fd)
+    assert streamed.calls == hashed.calls
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_hash_many_counts_every_file_once(tmp_path: Path, jobs: int) -> None:
+    paths = []
+    for index in range(6):
+        path = tmp_path / f"f{index}"
+        path.write_bytes(b"x" * (index * 700_000))
+        paths.append(os.fsencode(path))
+    tally = _Tally()
+    m._hash_many(paths, jobs, tally)
+    assert sum(files for files, _n, _r in tally.calls) == 6
+    assert sum(n for _f, n, _r in tally.calls) == sum(i * 700_000 for i in range(6))

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ansible_collections.pidock.stack.plugins.module_utils import _progress
 from ansible_collections.pidock.stack.plugins.modules import tree_manifest
 from conftest import ModuleFailed, RunModule
 
@@ -250,3 +251,64 @@ def test_errors(tmp_path: Path, run_module: RunModule, args: dict, message: str)
     src = _build(tmp_path / "src")
     with pytest.raises(ModuleFailed, match=message):
         run_module(tree_manifest.main, {"path": str(src), **args})
+
+
+@pytest.fixture
+def progress(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every progress record the module writes, with the meter rewriting the file at every clock look."""
+    records: list[dict] = []
+    real = _progress.write_atomic
+
+    def recording(path: str, data: str, mode: int = 0o644) -> None:
+        records.append(json.loads(data))
+        real(path, data, mode)
+
+    monkeypatch.setattr(_progress, "write_atomic", recording)
+    monkeypatch.setattr(tree_manifest, "_PROGRESS_INTERVAL", 0.0)
+    return records
+
+
+def _with_big_file(root: Path) -> int:
+    (root / "big.bin").write_bytes(os.urandom(5 * 1024 * 1024 + 3))
+    return (root / "big.bin").stat().st_size
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_progress_while_hashing(tmp_path: Path, run_module: RunModule, progress: list[dict], jobs: int) -> None:
+    root = _build(tmp_path / "src")
+    big = _with_big_file(root)
+    path = tmp_path / "progress.json"
+    result = run_module(tree_manifest.main, {"path": str(root), "jobs": jobs, "progress_file": str(path)})
+
+    assert [r["phase"] for r in progress][:1] == ["scan"]
+    hashing = [r for r in progress if r["phase"] == "hash"]
+    assert {(r["files_total"], r["bytes_total"]) for r in hashing} == {
+        (result["counts"]["file"], result["total_bytes"])
+    }
+    during = [r["bytes_done"] for r in hashing if 0 < r["bytes_done"] < big]
+    assert len(during) >= 3 and during == sorted(during)
+    final = json.loads(path.read_text())
+    assert final["done"] is True and final["phase"] == "hash"
+    assert final["bytes_done"] == final["bytes_total"] == result["total_bytes"]
+    assert final["files_done"] == final["files_total"] == result["counts"]["file"]
+
+
+def test_progress_reads_a_compare_to_directory_as_verify(
+    tmp_path: Path, run_module: RunModule, progress: list[dict]
+) -> None:
+    src = _build(tmp_path / "src")
+    _with_big_file(src)
+    dst = _copy(src, tmp_path / "dst")
+    path = tmp_path / "progress.json"
+    result = run_module(tree_manifest.main, {"path": str(src), "compare_to": str(dst), "progress_file": str(path)})
+    assert result["equal"] is True
+    phases = [r["phase"] for i, r in enumerate(progress) if i == 0 or progress[i - 1]["phase"] != r["phase"]]
+    assert phases == ["scan", "hash", "scan", "verify"]
+    final = json.loads(path.read_text())
+    assert (final["phase"], final["done"], final["bytes_done"]) == ("verify", True, result["total_bytes"])
+
+
+def test_no_progress_file_writes_nothing(tmp_path: Path, run_module: RunModule, progress: list[dict]) -> None:
+    root = _build(tmp_path / "src")
+    run_module(tree_manifest.main, {"path": str(root)})
+    assert progress == []

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.pidock.stack.plugins.module_utils import _manifest, _tree_copier
+from ansible_collections.pidock.stack.plugins.module_utils import _manifest, _progress, _tree_copier
 from ansible_collections.pidock.stack.plugins.modules import tree_manifest
 from conftest import ModuleFailed, RunModule
 
@@ -495,3 +495,127 @@ def test_guard_file_needs_copy_to(tmp_path: Path, run_module: RunModule) -> None
     src = _tree(tmp_path / "src")
     with pytest.raises(ModuleFailed, match="guard_file needs copy_to"):
         run_module(tree_manifest.main, {"path": str(src), "guard_file": str(tmp_path / "g")})
+
+
+# -- progress_file --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def progress(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every progress record the module writes, with the meter rewriting the file at every clock look."""
+    records: list[dict[str, Any]] = []
+    real = _progress.write_atomic
+
+    def recording(path: str, data: str, mode: int = 0o644) -> None:
+        records.append(json.loads(data))
+        real(path, data, mode)
+
+    monkeypatch.setattr(_progress, "write_atomic", recording)
+    monkeypatch.setattr(tree_manifest, "_PROGRESS_INTERVAL", 0.0)
+    return records
+
+
+def _one_big_file(root: Path, size: int = 6 * 1024 * 1024 + 5) -> Path:
+    root.mkdir()
+    (root / "small.txt").write_bytes(b"small\n")
+    (root / "big.bin").write_bytes(os.urandom(size))
+    return root
+
+
+def _phase(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["phase"] == name]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_moves_while_a_big_file_is_copied_and_read_back(
+    tmp_path: Path, run_module: RunModule, progress: list[dict[str, Any]], jobs: int
+) -> None:
+    src = _one_big_file(tmp_path / "src")
+    size = (src / "big.bin").stat().st_size + 6
+    path = tmp_path / "progress.json"
+    result = _copy(run_module, src, tmp_path / "dst", jobs=jobs, progress_file=str(path))
+    assert result["equal"] is True
+
+    phases = [r["phase"] for i, r in enumerate(progress) if i == 0 or progress[i - 1]["phase"] != r["phase"]]
+    assert phases == ["scan", "copy", "sync", "verify"]
+    for name in ("copy", "verify"):
+        records = [r for r in _phase(progress, name) if r["bytes_total"] is not None]
+        assert {r["bytes_total"] for r in records} == {size}
+        assert {r["files_total"] for r in records} == {2}
+        during = [r["bytes_done"] for r in records if 0 < r["bytes_done"] < size]
+        assert len(during) >= 4, f"{name}: the meter moved only {during} while the 6 MiB file was read"
+        assert during == sorted(during)
+    final = json.loads(path.read_text())
+    assert final == progress[-1]
+    assert final["done"] is True
+    assert final["phase"] == "verify"
+    assert final["bytes_done"] == final["bytes_total"] == size
+    assert final["files_done"] == final["files_total"] == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_progress_of_a_resumed_copy_counts_cached_hashes_as_done(
+    tmp_path: Path, run_module: RunModule, progress: list[dict[str, Any]]
+) -> None:
+    src = _one_big_file(tmp_path / "src")
+    dst, state, path = tmp_path / "dst", tmp_path / "state.json", tmp_path / "progress.json"
+    _copy(run_module, src, dst, stat_cache=str(state))
+    result = _copy(run_module, src, dst, stat_cache=str(state), progress_file=str(path))
+    assert result["changed"] is False
+    for name in ("copy", "verify"):  # records are samples: the big file's hash is counted, maybe not the small one's
+        last = _phase(progress, name)[-1]
+        assert last["bytes_done"] >= 6 * 1024 * 1024
+        assert last["rate"] is None  # nothing was read: the stat cache vouched for every hash
+    final = json.loads(path.read_text())
+    assert (final["done"], final["rate"], final["bytes_done"]) == (True, None, final["bytes_total"])
+
+
+def test_progress_in_check_mode(tmp_path: Path, run_module: RunModule, progress: list[dict[str, Any]]) -> None:
+    src = _one_big_file(tmp_path / "src")
+    path = tmp_path / "progress.json"
+    result = _copy(run_module, src, tmp_path / "dst", check_mode=True, progress_file=str(path))
+    assert result["changed"] is True and not (tmp_path / "dst").exists()
+    copy = _phase(progress, "copy")
+    assert any(0 < r["bytes_done"] < r["bytes_total"] for r in copy)  # the source is hashed to predict
+    assert copy[-1]["bytes_done"] >= 6 * 1024 * 1024
+    final = json.loads(path.read_text())
+    assert (final["done"], final["bytes_done"]) == (True, final["bytes_total"])
+
+
+def test_progress_adds_no_walk(tmp_path: Path, run_module: RunModule, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The totals come from the walk the copy makes anyway: no second walk of either tree."""
+    src = _tree(tmp_path / "src")
+    walks: list[bytes] = []
+    real = _manifest._walk
+
+    def counting(root: bytes, excludes: list[str]) -> Any:
+        walks.append(root)
+        return real(root, excludes)
+
+    monkeypatch.setattr(_manifest, "_walk", counting)
+    monkeypatch.setattr(_tree_copier, "_walk", counting)
+    _copy(run_module, src, tmp_path / "plain")
+    without = sorted(os.path.basename(w) for w in walks)
+    assert without == [b"plain", b"src"]  # the source once, the copy read back once
+    walks.clear()
+    _copy(run_module, src, tmp_path / "metered", progress_file=str(tmp_path / "progress.json"))
+    assert sorted(os.path.basename(w).replace(b"metered", b"plain") for w in walks) == without
+
+
+@pytest.mark.parametrize(
+    ("progress_file", "message"),
+    [
+        ("SRC/progress.json", "progress_file .*/src/progress.json is inside path"),
+        ("DST/progress.json", "progress_file .*/dst/progress.json is inside copy_to"),
+        ("TMP/missing/progress.json", "progress_file directory .*/missing does not exist"),
+    ],
+)
+def test_progress_file_errors(tmp_path: Path, run_module: RunModule, progress_file: str, message: str) -> None:
+    src = _tree(tmp_path / "src")
+    (tmp_path / "dst").mkdir()
+    where = {"SRC": str(src), "DST": str(tmp_path / "dst"), "TMP": str(tmp_path)}
+    for key, value in where.items():
+        progress_file = progress_file.replace(key, value)
+    with pytest.raises(ModuleFailed, match=message):
+        _copy(run_module, src, tmp_path / "dst", progress_file=progress_file)
+    assert list((tmp_path / "dst").iterdir()) == []

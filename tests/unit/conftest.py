@@ -6,12 +6,15 @@ returns its result dict; a module that calls fail_json raises ModuleFailed carry
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.pidock.stack.plugins.module_utils import _progress
+from ansible_collections.pidock.stack.plugins.modules import tree_manifest
 
 
 class ModuleExited(Exception):
@@ -61,3 +64,18 @@ def run_module(monkeypatch: pytest.MonkeyPatch) -> RunModule:
         raise AssertionError("module returned without calling exit_json or fail_json")
 
     return _run
+
+
+@pytest.fixture
+def progress(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every progress record tree_manifest writes, with the meter rewriting the file at every clock look."""
+    records: list[dict[str, Any]] = []
+    real = _progress.write_atomic
+
+    def recording(path: str, data: str, mode: int = 0o644) -> None:
+        records.append(json.loads(data))
+        real(path, data, mode)
+
+    monkeypatch.setattr(_progress, "write_atomic", recording)
+    monkeypatch.setattr(tree_manifest, "_PROGRESS_INTERVAL", 0.0)
+    return records

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ansible_collections.pidock.stack.plugins.module_utils import _progress
 from ansible_collections.pidock.stack.plugins.modules import tree_manifest
 from conftest import ModuleFailed, RunModule
 
@@ -251,21 +250,6 @@ def test_errors(tmp_path: Path, run_module: RunModule, args: dict, message: str)
     src = _build(tmp_path / "src")
     with pytest.raises(ModuleFailed, match=message):
         run_module(tree_manifest.main, {"path": str(src), **args})
-
-
-@pytest.fixture
-def progress(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Every progress record the module writes, with the meter rewriting the file at every clock look."""
-    records: list[dict] = []
-    real = _progress.write_atomic
-
-    def recording(path: str, data: str, mode: int = 0o644) -> None:
-        records.append(json.loads(data))
-        real(path, data, mode)
-
-    monkeypatch.setattr(_progress, "write_atomic", recording)
-    monkeypatch.setattr(tree_manifest, "_PROGRESS_INTERVAL", 0.0)
-    return records
 
 
 def _with_big_file(root: Path) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.pidock.stack.plugins.module_utils import _manifest, _progress, _tree_copier
+from ansible_collections.pidock.stack.plugins.module_utils import _manifest, _tree_copier
 from ansible_collections.pidock.stack.plugins.modules import tree_manifest
 from conftest import ModuleFailed, RunModule
 
@@ -498,21 +498,6 @@ def test_guard_file_needs_copy_to(tmp_path: Path, run_module: RunModule) -> None
 
 
 # -- progress_file --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def progress(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every progress record the module writes, with the meter rewriting the file at every clock look."""
-    records: list[dict[str, Any]] = []
-    real = _progress.write_atomic
-
-    def recording(path: str, data: str, mode: int = 0o644) -> None:
-        records.append(json.loads(data))
-        real(path, data, mode)
-
-    monkeypatch.setattr(_progress, "write_atomic", recording)
-    monkeypatch.setattr(tree_manifest, "_PROGRESS_INTERVAL", 0.0)
-    return records
 
 
 def _one_big_file(root: Path, size: int = 6 * 1024 * 1024 + 5) -> Path:

@@ -32,6 +32,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.pidock.stack.plugins.filter.migrate_plan import _probe
+
 # Logical replication (publications and subscriptions) exists from PostgreSQL 10.
 _MIN_VERSION_NUM = 100000
 # During the initial copy each table being synchronised uses one more replication slot and WAL
@@ -417,19 +419,9 @@ def _version_num(text: Any) -> int:
 
 
 def _probe_facts(lines: Any) -> dict[str, Any]:
-    """The stack's server from probe_image.sh's key=value lines: version_num and extensions."""
-    version = 0
-    extensions: dict[str, str] = {}
-    for line in lines or []:
-        key, _eq, rest = str(line).partition("=")
-        if key == "version":
-            found = re.search(r"PostgreSQL\) ([0-9][0-9.]*)", rest)
-            version = _version_num(found.group(1)) if found else 0
-        elif key == "extension":
-            name, _eq2, ver = rest.partition("=")
-            if name:
-                extensions[name] = ver
-    return {"version_num": version, "extensions": extensions}
+    """The stack's server from probe_image.sh's lines (parsed as the plan parses them): version_num and extensions."""
+    version, extensions, _locales = _probe([str(line) for line in lines or []])
+    return {"version_num": _version_num(version), "extensions": dict(extensions)}
 
 
 def migrate_db_method(

@@ -215,7 +215,8 @@ def migrate_online(inventory: Path, env: dict[str, str], dump_downtime: float, d
     repl = phases["replicate"]
     print(
         f"online: replicate phase {phase_seconds(repl):.1f} s while the bare metal served (restart"
-        f" {repl.get('restart_seconds')} s, initial copy {repl.get('copy_seconds')} s); playbook wall {wall:.0f} s"
+        f" {repl.get('restart_seconds')} s, initial copy {repl.get('copy_seconds')} s); the stack started before the"
+        f" freeze (prestart) in {phase_seconds(phases['prestart']):.1f} s; playbook wall {wall:.0f} s"
     )
     print("  frozen step           dump (s)   replicate (s)")
     order = ["freeze", "dump", "restore", "catchup", "delta", "verify", "cutover"]

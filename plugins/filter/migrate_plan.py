@@ -7,7 +7,7 @@ migrate_env_file(text)              -> {values, keys, errors}: an env file parse
 migrate_env_report(text, secrets)   -> {keys, errors, missing}: the same without any value (safe to log)
 migrate_volume_blockers(volumes, project)
                                     -> blockers for the stack's three target volumes
-migrate_volume_users_blockers(containers, volumes, ledger)
+migrate_volume_users_blockers(containers, volumes, ledger, project)
                                     -> blockers for running containers that mount them
 migrate_plan(facts)                 -> {host, target_host, source, target, estimate, blockers, warnings}
 migrate_baseline_diff(source, target)
@@ -286,9 +286,16 @@ _WRITING_PHASES = ("presync", "restore", "delta")
 
 
 def migrate_volume_users_blockers(
-    containers: Iterable[Mapping[str, Any]] | None, volumes: Iterable[str], ledger: Mapping[str, Any] | None
+    containers: Iterable[Mapping[str, Any]] | None,
+    volumes: Iterable[str],
+    ledger: Mapping[str, Any] | None,
+    project: str = "",
 ) -> list[str]:
     """A blocker per running container, not the migration's own, that has a target volume mounted.
+
+    The migration's own: its restore and verification containers (label ``pidock.migrate``), and the
+    stack of compose project ``project`` once the ledger says the replicate method's prestart phase
+    started it (before the freeze, on the replicating database).
 
     Read from the engine, not the ledger: a stack that serves from the volumes (a ledger removed or
     edited by hand, or a stack deployed before the migration) would have its database dropped and its
@@ -300,10 +307,13 @@ def migrate_volume_users_blockers(
     if all((phases.get(p) or {}).get("status") == "verified" for p in _WRITING_PHASES):
         return []
     wanted = set(volumes)
+    prestarted = str((phases.get("prestart") or {}).get("status") or "") in ("started", "verified")
     blockers = []
     for container in containers or []:
         labels = container.get("Labels") or {}
         if str(labels.get("pidock.migrate", "")).lower() == "true":
+            continue
+        if prestarted and project and labels.get("com.docker.compose.project") == project:
             continue
         state = str(container.get("State") or "running")
         if state not in ("running", "restarting", "paused"):
@@ -644,7 +654,10 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     blockers.extend(migrate_volume_blockers(volumes, cfg.get("project", "")))
     blockers.extend(
         migrate_volume_users_blockers(
-            facts.get("volume_users"), [str(v.get("name")) for v in volumes if v.get("name")], facts.get("ledger")
+            facts.get("volume_users"),
+            [str(v.get("name")) for v in volumes if v.get("name")],
+            facts.get("ledger"),
+            cfg.get("project", ""),
         )
     )
 

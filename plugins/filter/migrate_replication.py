@@ -151,6 +151,15 @@ def _qualified(table: Mapping[str, Any]) -> str:
     return f"{schema}.{table.get('name')}"
 
 
+def _listen_with(current: str, address: str) -> str | None:
+    """``listen_addresses`` that also covers ``address``, or None when ``current`` already does."""
+    entries = [e.strip() for e in current.split(",") if e.strip()]
+    wildcard = "::" if ":" in address else "0.0.0.0"  # noqa: S104 (a setting compared, not a bind)
+    if "*" in entries or address in entries or wildcard in entries:
+        return None
+    return ",".join([*entries, address])
+
+
 def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Decide between logical replication and a dump for one database.
 
@@ -166,7 +175,10 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
     ``settings``: ``method`` (``auto``, ``replicate`` or ``dump``), ``allow_restart`` (the bare-metal
       PostgreSQL may be restarted once, before the freeze, for settings that need it),
       ``allow_replica_identity_full``, ``restart_estimate_s`` (what the plan states),
-      ``sync_workers`` (max_sync_workers_per_subscription of the subscriber).
+      ``sync_workers`` (max_sync_workers_per_subscription of the subscriber), ``listen_address`` (the
+      address on which the stack's PostgreSQL reaches the bare metal over TCP: with it, the plan checks
+      ``listen_addresses`` of the source and adds the address to the restart when missing; empty means
+      none was found, which rules replication out; not given: not checked).
 
     ``method`` is the method to use; ``reasons`` say why replication is not possible (empty when it
     is); ``errors`` are set only when ``replicate`` was requested and is not possible (the plan
@@ -183,6 +195,7 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
         "restart": False,
         "restart_settings": {},
         "replica_identity_full": [],
+        "listen_address": "",
         "warnings": [],
         "errors": [],
     }
@@ -219,6 +232,18 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
     wal_level = str(source.get("wal_level") or "")
     if wal_level != "logical":
         restart_settings["wal_level"] = "logical"
+    if "listen_address" in settings:
+        address = str(settings.get("listen_address") or "").strip()
+        out["listen_address"] = address
+        if not address:
+            reasons.append(
+                "no address on which the stack's PostgreSQL reaches the bare metal (Docker's default bridge has no "
+                "gateway here; set migrate_replication_listen_address)"
+            )
+        else:
+            listening = _listen_with(str(source.get("listen_addresses") or ""), address)
+            if listening is not None:
+                restart_settings["listen_addresses"] = listening
     need_slots = 1 + sync_workers
     slots_free = _int(source.get("max_replication_slots")) - _int(source.get("replication_slots_used"))
     if slots_free < need_slots:
@@ -290,7 +315,14 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
 
     if not reasons:
         out["method"] = "replicate"
-        steps.append("a replication role and a pg_hba line for the stack's address (removed after the cutover)")
+        steps.append(
+            "a replication role and pg_hba lines for the stack's networks only, reached at "
+            f"{out['listen_address'] or 'the local socket'} (removed at the catch-up)"
+        )
+        steps.append(
+            "before the freeze: the stack's own PostgreSQL takes over the subscription and the stack starts "
+            "without its front (health-checked); the cutover then only starts the front"
+        )
         steps.append("publication, subscription and initial copy while the bare metal serves")
         seq = _int(source.get("sequences"))
         if seq:
@@ -517,6 +549,7 @@ def migrate_plan_method(plan: Mapping[str, Any], db_plan: Mapping[str, Any]) -> 
             "restart",
             "restart_settings",
             "replica_identity_full",
+            "listen_address",
         )
     }
     out["blockers"] = [*plan.get("blockers", []), *db_plan.get("errors", [])]
@@ -535,6 +568,52 @@ def migrate_plan_method(plan: Mapping[str, Any], db_plan: Mapping[str, Any]) -> 
     return out
 
 
+def _volume_name(key: str, top: Mapping[str, Any], project: str) -> str:
+    """The Docker name of a compose volume key: its ``name:``, else ``<project>_<key>``."""
+    spec = top.get(key) if isinstance(top.get(key), Mapping) else {}
+    return str((spec or {}).get("name") or f"{project}_{key}")
+
+
+def migrate_prestart_services(
+    config: Mapping[str, Any], project: str, database_volume: str, front: str = "nginx", app: str = "app"
+) -> dict[str, Any]:
+    """What the replicate method starts before the freeze, from the staged release's compose file.
+
+    ``config`` is ``docker compose config --format json --no-interpolate`` of the release. Every service
+    but the ``front`` starts; ``database`` is the one service that mounts ``database_volume`` (its
+    PostgreSQL takes the subscription over); ``app`` is the service named ``app`` (or its blue or
+    green colour), asked for its health before the freeze, or ``""``. ``errors`` name what makes the
+    stack unfit to start early.
+    """
+    services = dict((config or {}).get("services") or {})
+    top = dict((config or {}).get("volumes") or {})
+    errors: list[str] = []
+    holders = []
+    for name in sorted(services):
+        for mount in services[name].get("volumes") or []:
+            if not isinstance(mount, Mapping) or mount.get("type", "volume") != "volume" or not mount.get("source"):
+                continue
+            if _volume_name(str(mount["source"]), top, project) == database_volume:
+                holders.append(name)
+                break
+    if front in holders:
+        errors.append(f"the front {front} mounts the database volume {database_volume}")
+    holders = [h for h in holders if h != front]
+    if len(holders) != 1:
+        errors.append(
+            f"exactly one service must mount the database volume {database_volume}, found "
+            f"{', '.join(holders) or 'none'}"
+        )
+    start = [name for name in sorted(services) if name != front]
+    apps = [name for name in (app, f"{app}-blue", f"{app}-green") if name in services]
+    return {
+        "start": start,
+        "database": holders[0] if len(holders) == 1 else "",
+        "app": apps[0] if apps else "",
+        "errors": errors,
+    }
+
+
 class FilterModule:
     """Filters for the online (replicated) migration."""
 
@@ -548,4 +627,5 @@ class FilterModule:
             "migrate_alter_system_sql": migrate_alter_system_sql,
             "migrate_plan_method": migrate_plan_method,
             "migrate_replica_identity_sql": migrate_replica_identity_sql,
+            "migrate_prestart_services": migrate_prestart_services,
         }

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Reads catalog facts of one PostgreSQL database through C(psql), each part as one JSON document built by the
     server (no text parsing), for the online migration of the P(pidock.stack.migrate#role) role.
-  - V(server) - version, C(wal_level), replication slots and WAL senders (configured and in use), large objects.
+  - V(server) - version, port, C(listen_addresses), the C(pg_hba.conf) path, C(wal_level), replication slots and WAL senders (configured and in use), large objects.
   - V(tables) - every user table with its persistence, primary key and replica identity (tables that belong to an
     extension are left out).
   - V(extensions) - installed extensions and versions; V(available_extensions) - the version C(CREATE EXTENSION)
@@ -78,7 +78,8 @@ facts:
   returned: success
   type: dict
   sample:
-    server: {version_num: 170004, port: 5432, wal_level: replica, max_replication_slots: 10, replication_slots_used: 0,
+    server: {version_num: 170004, port: 5432, listen_addresses: localhost, hba_file: /etc/postgresql/17/main/pg_hba.conf,
+             wal_level: replica, max_replication_slots: 10, replication_slots_used: 0,
              max_wal_senders: 10, wal_senders_used: 0, large_objects: 0}
     tables: [{schema: public, name: items, persistence: p, has_primary_key: true, replica_identity: d,
               replica_identity_index: null}]
@@ -110,6 +111,8 @@ QUERIES = {
 SELECT json_build_object(
   'version_num', current_setting('server_version_num')::int,
   'port', current_setting('port')::int,
+  'listen_addresses', current_setting('listen_addresses'),
+  'hba_file', current_setting('hba_file'),
   'wal_level', current_setting('wal_level'),
   'max_replication_slots', current_setting('max_replication_slots')::int,
   'replication_slots_used', (SELECT count(*) FROM pg_catalog.pg_replication_slots),

@@ -89,11 +89,16 @@ def test_check_mode_plan_is_the_same_plan():
 
 
 def test_plan_chooses_the_dump_and_says_why():
-    """Replication would need wal_level=logical, a restart the plan may not do (not allowed): auto
-    falls back to the dump, the reason in the JSON and the Markdown report."""
+    """Replication would need wal_level=logical and a listener on Docker's bridge gateway, a restart
+    the plan may not do (not allowed): auto falls back to the dump, the reason in the JSON and the
+    Markdown report."""
     method = _plan()["db_method"]
     assert (method["method"], method["requested"], method["recorded"]) == ("dump", "auto", False)
     assert any("wal_level=logical needs a restart" in r for r in method["reasons"]), method
+    # The stack reaches the bare metal at the gateway of Docker's default bridge.
+    gateway = method["listen_address"]
+    assert gateway.count(".") == 3, method
+    assert any(f"listen_addresses=localhost,{gateway}," in r for r in method["reasons"]), method
     text = (_REPORTS / "reports" / "migrate-pi.plan.md").read_text(encoding="utf-8")
     assert "## Database method: dump" in text and "wal_level=logical needs a restart" in text
 
@@ -107,7 +112,8 @@ def test_blocked_plan_names_every_blocker():
     assert "migrate_target_images_volume: inventory_pgdata is also migrate_target_pgdata_volume" in blockers
     assert "port 443" not in blockers
     # Replication asked for where it is not possible (wal_level, and the stack's image lacks pgvector).
-    assert "migrate_db_method is replicate, but wal_level=logical needs a restart" in blockers
+    assert "migrate_db_method is replicate, but listen_addresses=localhost," in blockers
+    assert "wal_level=logical needs a restart" in blockers
     assert "migrate_db_method is replicate, but extension vector is not available" in blockers
 
 

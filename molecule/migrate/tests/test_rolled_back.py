@@ -183,7 +183,8 @@ def _replication_left(host) -> list[str]:
 
 
 def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(host):
-    """The replicate phase alone (with the restart for wal_level=logical), then a column added on
+    """The replicate and prestart phases alone (with the restart for wal_level=logical and a listener
+    on Docker's bridge gateway; the stack then runs all but its front), then a column added on
     the bare metal, then the frozen phases: the catch-up finds the schema change (DDL is not
     replicated), names it, and the rollback takes the replication down on both sides; the bare
     metal serves again and the next migration copies afresh."""
@@ -191,11 +192,21 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
         "migrate",
         "migrate.yml",
         "-e",
-        json.dumps(_ONLINE | {"migrate_phases": ["replicate"]}),
+        json.dumps(_ONLINE | {"migrate_phases": ["replicate", "prestart"]}),
     )
-    print(f"replicate phase alone: {took:.1f} s")
+    print(f"replicate and prestart phases alone: {took:.1f} s")
     assert run_ok(host, BARE_METAL_PSQL, "SHOW wal_level").strip() == "logical"
     assert _replication_left(host) == ["slot", "publication", "role", "pg_hba line", "password file"]
+    # The stack runs but its front: its own PostgreSQL is the subscriber, reached over TCP from the
+    # stack's network only, and the bare metal still serves the front door.
+    running = run_ok(host, "docker ps --format '{{.Names}}' --filter label=com.docker.compose.project=inventory")
+    assert sorted(running.split()) == ["inventory-app-blue-1", "inventory-postgres-1"], running
+    assert run_ok(host, STACK_PSQL, "SELECT count(*) FROM pg_subscription WHERE subenabled").strip() == "1"
+    hba = run_ok(host, "grep pidock_migrate /etc/postgresql/17/main/pg_hba.conf")
+    assert all(line.startswith("host inventory_db pidock_migrate 172.") for line in hba.splitlines()), hba
+    assert run_ok(host, BARE_METAL_PSQL, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").strip() == "1"
+    status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
+    assert status == 200 and body.get("release") != "migrated-1", body
     run_ok(host, BARE_METAL_PSQL, "ALTER TABLE categories ADD COLUMN added_while_replicating integer")
     try:
         out, _took = run_playbook(
@@ -214,8 +225,10 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
     status, _body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200, "the bare metal serves again after the refused catch-up"
     assert _replication_left(host) == []
+    assert run_ok(host, "docker ps --quiet --filter label=com.docker.compose.project=inventory").strip() == ""
     phases = json.loads(host.file(_LEDGER).content_string)["phases"]
-    assert phases.get("replicate", {}).get("status") in (None, ""), phases.get("replicate")
+    for phase in ("replicate", "prestart"):
+        assert phases.get(phase, {}).get("status") in (None, ""), phases.get(phase)
 
 
 def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
@@ -256,7 +269,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     assert secret not in out, "the test database password appears in the run's output"
     ledger = json.loads(host.file(_LEDGER).content_string)
     phases = ledger["phases"]
-    for phase in ("presync", "replicate", "freeze", "catchup", "delta", "verify", "cutover"):
+    for phase in ("presync", "replicate", "prestart", "freeze", "catchup", "delta", "verify", "cutover"):
         assert phases[phase]["status"] == "verified", phase
     assert "dump" not in phases and "restore" not in phases
     # wal_level=logical since the test before: no restart this time.
@@ -273,7 +286,8 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
         f"online migration: {took:.1f} s; writer {len(written['rows'])} notes and {len(written['files'])} files"
         f" acknowledged, {written['failed']} failed, {rate:.1f} acknowledged writes/s before the freeze;"
         f" downtime {phases['cutover']['downtime_seconds']} s; catch-up {phases['catchup']['seconds']};"
-        f" initial copy {phases['replicate']['copy_seconds']} s"
+        f" initial copy {phases['replicate']['copy_seconds']} s; stack started before the freeze in"
+        f" {phases['prestart']['start_seconds']} s"
     )
     assert rate >= 5, written
     assert len(written["rows"]) >= 20 and len(written["files"]) >= 20, written

@@ -549,6 +549,37 @@ def test_volume_users_guard(name: str, containers: Any, ledger: Any, expected: l
         assert "migrate_rollback.yml" in blocker
 
 
+PRESTARTED = {"phases": {"replicate": {"status": "verified"}, "prestart": {"status": "verified"}}}
+COMPOSE = {"com.docker.compose.project": "inventory"}
+
+
+@pytest.mark.parametrize(
+    ("containers", "ledger", "blocked"),
+    [
+        ([_container("inventory-postgres-1", ["inventory_pgdata"], COMPOSE)], PRESTARTED, []),
+        (
+            [_container("inventory-postgres-1", ["inventory_pgdata"], COMPOSE)],
+            {"phases": {"prestart": {"status": "started"}}},
+            [],
+        ),
+        (
+            [_container("inventory-postgres-1", ["inventory_pgdata"], COMPOSE)],
+            {"phases": {"replicate": {"status": "verified"}}},
+            ["inventory-postgres-1"],
+        ),
+        (
+            [_container("other-db-1", ["inventory_pgdata"], {"com.docker.compose.project": "other"})],
+            PRESTARTED,
+            ["other-db-1"],
+        ),
+    ],
+    ids=["prestarted stack", "prestart under way", "not prestarted", "another project"],
+)
+def test_volume_users_guard_accepts_the_migrations_prestarted_stack(containers, ledger, blocked) -> None:
+    blockers = f.migrate_volume_users_blockers(containers, TARGET_VOLUMES, ledger, "inventory")
+    assert [b.split()[1] for b in blockers] == blocked
+
+
 def test_plan_blocks_on_a_stack_serving_from_the_volumes() -> None:
     facts = copy.deepcopy(_facts())
     facts["volume_users"] = [_container("inventory-postgres-1", ["inventory_pgdata"])]

@@ -151,6 +151,38 @@ PLAN_CASES = [
         None,
     ),
     (
+        "listen address already covered by '*'",
+        _facts(**{"source.listen_addresses": "*"}),
+        {"listen_address": "172.17.0.1"},
+        "replicate",
+        None,
+        "reached at 172.17.0.1",
+    ),
+    (
+        "listen address missing, restart not allowed",
+        _facts(**{"source.listen_addresses": "localhost"}),
+        {"listen_address": "172.17.0.1"},
+        "dump",
+        "listen_addresses=localhost,172.17.0.1 needs a restart",
+        None,
+    ),
+    (
+        "listen address missing, restart allowed",
+        _facts(**{"source.listen_addresses": "localhost"}),
+        {"listen_address": "172.17.0.1", "allow_restart": True},
+        "replicate",
+        None,
+        "set listen_addresses=localhost,172.17.0.1",
+    ),
+    (
+        "no address found for the stack to reach the bare metal",
+        READY,
+        {"listen_address": ""},
+        "dump",
+        "no address on which the stack's PostgreSQL reaches the bare metal",
+        None,
+    ),
+    (
         "extension missing in the stack",
         _facts(**{"target.extensions": {}}),
         {},
@@ -195,6 +227,31 @@ def test_restart_settings_are_returned_when_allowed():
     )
     assert plan["restart"] is True
     assert plan["restart_settings"] == {"wal_level": "logical", "max_wal_senders": 3}
+
+
+@pytest.mark.parametrize(
+    ("current", "address", "want"),
+    [
+        ("localhost", "172.17.0.1", "localhost,172.17.0.1"),
+        ("localhost, 10.0.0.5", "10.0.0.5", None),
+        ("*", "10.0.0.5", None),
+        ("0.0.0.0", "10.0.0.5", None),
+        ("0.0.0.0", "fd00::1", "0.0.0.0,fd00::1"),
+        ("::", "fd00::1", None),
+        ("", "172.17.0.1", "172.17.0.1"),
+    ],
+)
+def test_listen_with(current, address, want):
+    assert mr._listen_with(current, address) == want
+
+
+def test_listen_address_joins_the_other_restart_settings():
+    plan = mr.migrate_replication_plan(
+        _facts(**{"source.wal_level": "replica", "source.listen_addresses": "localhost"}),
+        {"listen_address": "172.17.0.1", "allow_restart": True},
+    )
+    assert plan["restart_settings"] == {"wal_level": "logical", "listen_addresses": "localhost,172.17.0.1"}
+    assert plan["listen_address"] == "172.17.0.1"
 
 
 def test_extension_version_difference_is_a_warning_not_a_blocker():
@@ -502,3 +559,62 @@ def test_db_method_recorded_without_facts_reads_nothing_and_says_nothing_more():
         [],
         [],
     )
+
+
+RELEASE = {
+    "services": {
+        "app-blue": {"image": "sha256:1", "volumes": [{"type": "volume", "source": "images", "target": "/i"}]},
+        "nginx": {"image": "sha256:2", "volumes": [{"type": "bind", "source": "/opt/x", "target": "/etc/nginx"}]},
+        "postgres": {"image": "sha256:3", "volumes": [{"type": "volume", "source": "pgdata", "target": "/d"}]},
+        "worker": {"image": "sha256:1"},
+    },
+    "volumes": {"images": {"name": "inventory_images"}, "pgdata": {}},
+}
+
+PRESTART_CASES = [
+    # id, release changes (service -> definition, None removes), database volume, expected (start, database, app),
+    # error substring
+    ("reference stack", {}, "inventory_pgdata", (["app-blue", "postgres", "worker"], "postgres", "app-blue"), None),
+    (
+        "named volume",
+        {"postgres": {"volumes": [{"type": "volume", "source": "db", "target": "/d"}]}},
+        "inventory_db",
+        (["app-blue", "postgres", "worker"], "postgres", "app-blue"),
+        None,
+    ),
+    ("no holder", {}, "other_pgdata", (["app-blue", "postgres", "worker"], "", "app-blue"), "found none"),
+    (
+        "two holders",
+        {"worker": {"volumes": [{"type": "volume", "source": "pgdata", "target": "/d"}]}},
+        "inventory_pgdata",
+        (["app-blue", "postgres", "worker"], "", "app-blue"),
+        "found postgres, worker",
+    ),
+    (
+        "the front mounts it",
+        {"nginx": {"volumes": [{"type": "volume", "source": "pgdata", "target": "/d"}]}},
+        "inventory_pgdata",
+        (["app-blue", "postgres", "worker"], "postgres", "app-blue"),
+        "the front nginx mounts",
+    ),
+    ("no app service", {"app-blue": None}, "inventory_pgdata", (["postgres", "worker"], "postgres", ""), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "volume", "want", "error"), [c[1:] for c in PRESTART_CASES], ids=[c[0] for c in PRESTART_CASES]
+)
+def test_prestart_services(changes, volume, want, error):
+    release = copy.deepcopy(RELEASE)
+    if "postgres" in changes and changes["postgres"] and "db" in str(changes["postgres"]):
+        release["volumes"]["db"] = {"name": "inventory_db"}
+    for name, service in changes.items():
+        if service is None:
+            del release["services"][name]
+        else:
+            release["services"][name] = service
+    out = mr.migrate_prestart_services(release, "inventory", volume)
+    assert (out["start"], out["database"], out["app"]) == want
+    assert (error is None) == (out["errors"] == []), out["errors"]
+    if error:
+        assert any(error in e for e in out["errors"]), out["errors"]

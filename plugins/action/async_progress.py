@@ -4,10 +4,11 @@
 
 The documentation is plugins/modules/async_progress.py. Each look runs ansible.builtin.async_status for
 the job; while the job runs, ansible.builtin.slurp reads the progress file the module writes
-(module_utils/_progress.py) and one line is printed. Once the job finished, the module's own result
+(module_utils/_progress.py) and one line is printed, once an interval has passed since the last
+one (looks come every poll seconds, the interval by default). Once the job finished, the module's own result
 is returned, the job's status file is cleaned up and the progress file removed.
 Decisions live in the pure functions below (strip_async_keys, job_result, parse_record, next_line,
-timeout_message); the action only runs modules, sleeps and prints.
+first_line_at, timeout_message); the action only runs modules, sleeps and prints.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ display = Display()
 # What async_status adds to a finished job's result; the rest is what the module returned.
 ASYNC_KEYS = frozenset({"ansible_job_id", "started", "finished", "results_file", "erased"})
 MIN_INTERVAL = 0.5
+MIN_POLL = 0.2
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "jid": {"type": "str", "required": True},
     "progress_file": {"type": "str"},  # a path on the managed host: not expanded here
     "interval": {"type": "float", "default": 10.0},
+    "poll": {"type": "float"},
     "timeout": {"type": "float", "default": 3600.0},
     "label": {"type": "str"},
 }
@@ -75,6 +78,12 @@ def next_line(record: dict[str, Any] | None, label: str | None, host: str) -> st
     return prefix + progress_line(record)
 
 
+def first_line_at(started: float, interval: float, poll: float) -> float:
+    """When the first line is due: at the first look when each look is an interval apart, else one
+    interval after the start (a job that ends sooner prints nothing)."""
+    return started if poll >= interval else started + interval
+
+
 def timeout_message(jid: str, timeout: float, last_line: str | None) -> str:
     """The failure message when the job still runs after ``timeout`` seconds."""
     last = f"; last progress: {last_line}" if last_line else ""
@@ -85,7 +94,7 @@ def timeout_message(jid: str, timeout: float, last_line: str | None) -> str:
 
 
 class ActionModule(ActionBase):
-    """Poll an async job until it finishes, printing one progress line per look; return the module's result."""
+    """Poll an async job until it finishes, printing a progress line every interval; return the module's result."""
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
@@ -103,8 +112,11 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         jid, path, label = args["jid"], args["progress_file"], args["label"]
         interval, timeout = args["interval"], args["timeout"]
+        poll = interval if args["poll"] is None else args["poll"]
         if interval < MIN_INTERVAL:
             raise AnsibleActionFail(f"interval must be at least {MIN_INTERVAL} seconds, not {interval}")
+        if poll < MIN_POLL:
+            raise AnsibleActionFail(f"poll must be at least {MIN_POLL} seconds, not {poll}")
         if timeout <= 0:
             raise AnsibleActionFail(f"timeout must be more than 0 seconds, not {timeout}")
         host = str(task_vars.get("inventory_hostname", "?"))
@@ -112,7 +124,9 @@ class ActionModule(ActionBase):
 
         started = self._clock()
         deadline = started + timeout
+        due = first_line_at(started, interval, poll)
         lines: list[str] = []
+        line: str | None = None
         record: dict[str, Any] | None = None
         while True:
             status = self._async_status(jid, "status", async_dir, task_vars)
@@ -126,11 +140,13 @@ class ActionModule(ActionBase):
                     elapsed=round(self._clock() - started, 1),
                 )
                 return result
-            if path:
-                record = parse_record(self._slurp(path, task_vars)) or record
-            line = next_line(record, label, host)
-            display.display(line)
-            lines.append(line)
+            if self._clock() >= due:
+                if path:
+                    record = parse_record(self._slurp(path, task_vars)) or record
+                line = next_line(record, label, host)
+                display.display(line)
+                lines.append(line)
+                due += interval * max(1, int((self._clock() - due) // interval) + 1)
             remaining = deadline - self._clock()
             if remaining <= 0:
                 result.update(
@@ -141,7 +157,7 @@ class ActionModule(ActionBase):
                     elapsed=round(self._clock() - started, 1),
                 )
                 return result
-            self._sleep(min(interval, remaining))
+            self._sleep(min(poll, remaining))
 
         result.update(job_result(status, jid))
         result["progress_lines"] = lines

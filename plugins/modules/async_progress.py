@@ -11,12 +11,13 @@ short_description: Wait for an async task, printing a progress line every few se
 version_added: 0.2.0
 description:
   - Waits for a task started with C(async) and C(poll=0), like M(ansible.builtin.async_status) in an C(until) loop,
-    but prints one line per look, read from the progress file the task writes.
+    but prints a line every O(interval) seconds, read from the progress file the task writes.
   - A line names the host, O(label), the phase, the bytes and files done and to do, the rate and the time left; the
     sample of RV(progress_lines) shows two.
-  - Each look runs M(ansible.builtin.async_status) for O(jid). While the job runs, M(ansible.builtin.slurp) reads
-    O(progress_file) (a missing or unreadable file only means no progress yet) and the line is printed; then it
-    sleeps O(interval) seconds.
+  - Each look runs M(ansible.builtin.async_status) for O(jid), every O(poll) seconds. While the job runs and a line
+    is due, M(ansible.builtin.slurp) reads O(progress_file) (a missing or unreadable file only means no progress
+    yet) and the line is printed. With O(poll) shorter than O(interval) the first line comes one interval after the
+    start (a job done sooner prints nothing) and the task returns at most O(poll) seconds after the job ended.
   - Once the job finished, returns the job's own result (what the module returned, without the async bookkeeping
     keys), fails when the job failed, removes the job's status file (async_status V(cleanup)) and removes
     O(progress_file). A cleanup that fails is a warning, not a failure.
@@ -40,9 +41,14 @@ options:
       - Removed once the job finished. Without it, each line only says the job still runs.
     type: str
   interval:
-    description: Seconds between two looks, and so between two lines. At least V(0.5).
+    description: Seconds between two lines. At least V(0.5).
     type: float
     default: 10
+  poll:
+    description:
+      - Seconds between two looks at the job. At least V(0.2). Default O(interval) (each look prints a line, the
+        first one at once).
+    type: float
   timeout:
     description:
       - Seconds to wait for the job. When they pass, the task fails naming the job and the last progress line;

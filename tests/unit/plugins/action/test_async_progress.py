@@ -314,7 +314,7 @@ def test_timeout_fails_naming_the_job_and_the_last_line(shown: dict[str, list[st
     assert result["failed"] is True
     assert JID in result["msg"] and result["msg"].endswith(f"last progress: {last}")
     assert result["ansible_job_id"] == JID
-    assert len(result["progress_lines"]) == 4
+    assert len(result["progress_lines"]) == 3  # at 0, 10 and 20 s; the look at the deadline (25 s) is not due
     assert result["elapsed"] == 25.0
     assert "cleanup" not in " ".join(host.names()) and "file:absent" not in host.names()  # the job still runs
 
@@ -369,7 +369,8 @@ def test_check_mode_waits_the_same_and_still_removes_the_progress_file(shown: di
         ({"jid": JID, "timeout": 0}, "timeout must be more than 0 seconds"),
         ({"progress_file": PROGRESS}, "missing required arguments: jid"),
         ({"jid": JID, "interval": "soon"}, "interval"),
-        ({"jid": JID, "poll": 3}, "Invalid options"),
+        ({"jid": JID, "poll": 0.1}, "poll must be at least 0.2 seconds"),
+        ({"jid": JID, "every": 3}, "Invalid options"),
     ],
 )
 def test_bad_arguments(shown: dict[str, list[str]], args: dict[str, Any], message: str) -> None:
@@ -384,3 +385,47 @@ def test_half_a_second_is_the_shortest_interval(shown: dict[str, list[str]]) -> 
     clock = FakeTime()
     _run(_action(host, clock, {"jid": JID, "interval": 0.5}))
     assert clock.sleeps == [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("started", "interval", "poll", "due"),
+    [(100.0, 10.0, 10.0, 100.0), (100.0, 10.0, 20.0, 100.0), (100.0, 10.0, 0.5, 110.0), (0.0, 0.5, 0.2, 0.5)],
+)
+def test_first_line_at(started: float, interval: float, poll: float, due: float) -> None:
+    assert ap.first_line_at(started, interval, poll) == due
+
+
+def test_looks_every_poll_and_prints_every_interval(shown: dict[str, list[str]]) -> None:
+    """Looks at 0, 2, ..., 24 s (twelve running looks, then finished); lines at 10 and 20 s only,
+    the file read only then; the task ends one poll after the job."""
+    host = FakeHost(
+        [RUNNING] * 12 + [FINISHED],
+        [_slurped(json.dumps(_record(bytes_done=100 * MiB, eta=60)).encode()), _slurped(json.dumps(_record()).encode())],
+    )
+    clock = FakeTime()
+    result = _run(_action(host, clock, {**ARGS, "interval": 10, "poll": 2}))
+    assert clock.sleeps == [2] * 12
+    assert len(shown["lines"]) == 2 and shown["lines"][1].endswith("15 s left")
+    assert host.names().count("slurp:") == 2
+    assert host.names().count("async_status:status") == 13
+    assert result["elapsed"] == 24.0
+
+
+def test_a_short_job_with_a_short_poll_prints_nothing(shown: dict[str, list[str]]) -> None:
+    host = FakeHost([RUNNING, RUNNING, FINISHED])
+    clock = FakeTime()
+    result = _run(_action(host, clock, {**ARGS, "interval": 10, "poll": 0.5}))
+    assert clock.sleeps == [0.5, 0.5]
+    assert result["progress_lines"] == [] == shown["lines"]
+    assert "slurp:" not in host.names()
+
+
+def test_a_late_look_prints_one_line_not_a_backlog(shown: dict[str, list[str]]) -> None:
+    """A look that comes long after the line was due (a slow connection) prints once, and the
+    next line is due an interval later on the same grid."""
+    host = FakeHost([RUNNING, RUNNING, RUNNING, FINISHED], [_slurped(json.dumps(_record()).encode())] * 3)
+    clock = FakeTime()
+    action = _action(host, clock, {**ARGS, "interval": 10, "poll": 25})
+    _run(action)
+    assert clock.sleeps == [25, 25, 25]
+    assert len(shown["lines"]) == 3  # at 0, 25 and 50 s: each look is past the due time once

@@ -8,6 +8,7 @@
 - ``migrate_volume_paths``: each existing volume's mount point, from ``docker volume inspect`` lines
   and the results of the volumes just created.
 - ``migrate_tree_record``: what the trees step verified, per tree, from the copy module's results.
+- ``migrate_next_phase``: the phase of this run after a given one that still has to run.
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ def migrate_tree_record(
     return out
 
 
+def migrate_next_phase(phases: Sequence[str], index: int, ledger: Mapping[str, Any] | None) -> str:
+    """The first phase after ``phases[index]`` that the ledger does not record as verified ('' if none).
+
+    The end of one phase records the next one as started in the same ledger write; a phase an earlier
+    run verified is skipped, so it is never marked started again.
+    """
+    recorded = dict((ledger or {}).get("phases") or {})
+    for name in list(phases or [])[int(index) + 1 :]:
+        if str(dict(recorded.get(name) or {}).get("status") or "") != "verified":
+            return str(name)
+    return ""
+
+
 class FilterModule:
     """pidock.stack migrate host filters."""
 
@@ -125,4 +139,5 @@ class FilterModule:
             "migrate_volume_labels": migrate_volume_labels,
             "migrate_volume_paths": migrate_volume_paths,
             "migrate_tree_record": migrate_tree_record,
+            "migrate_next_phase": migrate_next_phase,
         }

@@ -31,6 +31,12 @@ options:
       - The new entry of O(phase) (for example C(status), C(started), C(verified) and what the phase recorded).
       - Replaces the whole previous entry.
     type: dict
+  entries:
+    description:
+      - More phases' new entries, phase name to entry, written in the same call after O(phase) (the end of one phase
+        and the start of the next cost one round trip).
+    type: dict
+    default: {}
   clear:
     description:
       - Phases whose entries are removed (a rollback clears the phases from the freeze on).
@@ -127,17 +133,23 @@ def _apply(
     phase: str | None,
     entry: dict[str, Any] | None,
     clear: list[str],
+    entries: dict[str, Any] | None = None,
     note: dict[str, Any] | None,
     note_key: str,
     now: str,
 ) -> tuple[dict[str, Any], list[str]]:
-    """A new ledger with ``clear`` removed, ``phase`` set to ``entry`` and ``note`` appended."""
+    """A new ledger with ``clear`` removed, ``phase`` set to ``entry`` (then each of ``entries``) and
+    ``note`` appended."""
     phases = dict(ledger["phases"])
     cleared = [name for name in clear if name in phases]
     for name in cleared:
         del phases[name]
     if phase is not None and entry is not None:
         phases[phase] = entry
+    for name, value in (entries or {}).items():
+        if not isinstance(value, dict):
+            raise ValueError(f"the entry of {name} is not an object")
+        phases[name] = value
     result = {**ledger, "phases": phases}
     changes_something = phases != ledger["phases"]
     if note is not None and (changes_something or cleared):
@@ -163,6 +175,7 @@ def main() -> None:
             "phase": {"type": "str"},
             "entry": {"type": "dict"},
             "clear": {"type": "list", "elements": "str", "default": []},
+            "entries": {"type": "dict", "default": {}},
             "note": {"type": "dict"},
             "note_key": {"type": "str", "default": "rollbacks", "no_log": False},
         },
@@ -177,16 +190,20 @@ def main() -> None:
         module.fail_json(msg=f"cannot read the ledger {path}: {exc}")
     # timezone.utc, not datetime.UTC: managed hosts may run Python older than 3.11.
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: UP017
-    new, cleared = _apply(
-        ledger,
-        phase=params["phase"],
-        entry=params["entry"],
-        clear=params["clear"],
-        note=params["note"],
-        note_key=params["note_key"],
-        now=now,
-    )
-    writing = params["phase"] is not None or bool(params["clear"])
+    try:
+        new, cleared = _apply(
+            ledger,
+            phase=params["phase"],
+            entry=params["entry"],
+            clear=params["clear"],
+            entries=params["entries"],
+            note=params["note"],
+            note_key=params["note_key"],
+            now=now,
+        )
+    except ValueError as exc:
+        module.fail_json(msg=f"cannot update the ledger {path}: {exc}")
+    writing = params["phase"] is not None or bool(params["clear"]) or bool(params["entries"])
     after = _text(new)
     changed = writing and after != (before if before is not None else "")
     if changed and not os.path.isdir(os.path.dirname(path) or "."):

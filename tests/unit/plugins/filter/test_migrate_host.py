@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from ansible_collections.pidock.stack.plugins.filter.migrate_host import (
     FilterModule,
+    migrate_next_phase,
     migrate_secret_conflicts,
     migrate_tree_record,
     migrate_units_state,
@@ -182,4 +183,21 @@ def test_filters_are_registered() -> None:
         "migrate_volume_labels",
         "migrate_volume_paths",
         "migrate_tree_record",
+        "migrate_next_phase",
     }
+
+
+@pytest.mark.parametrize(
+    ("index", "statuses", "want"),
+    [
+        (0, {}, "catchup"),
+        (0, {"catchup": "verified"}, "delta"),
+        (0, {"catchup": "started"}, "catchup"),
+        (2, {}, ""),
+        (1, {"delta": "verified"}, ""),
+        (-1, {}, "freeze"),
+    ],
+)
+def test_next_phase(index, statuses, want):
+    ledger = {"phases": {name: {"status": status} for name, status in statuses.items()}}
+    assert migrate_next_phase(["freeze", "catchup", "delta"], index, ledger) == want

@@ -96,3 +96,24 @@ def test_missing_directory_fails_naming_the_path(run_module, tmp_path) -> None:
 def test_phase_requires_entry(run_module, tmp_path) -> None:
     with pytest.raises(ModuleFailed, match=r"phase|entry"):
         _run(run_module, tmp_path / "ledger.json", phase="presync")
+
+
+def test_entries_end_one_phase_and_start_the_next_in_one_write(run_module, tmp_path) -> None:
+    ledger = tmp_path / "ledger.json"
+    _run(run_module, ledger, phase="freeze", entry={"status": "started"})
+    result = _run(
+        run_module,
+        ledger,
+        phase="freeze",
+        entry={"status": "verified"},
+        entries={"catchup": {"status": "started", "resumed": False}},
+    )
+    assert result["changed"] is True
+    assert json.loads(ledger.read_text())["phases"] == {
+        "freeze": {"status": "verified"},
+        "catchup": {"status": "started", "resumed": False},
+    }
+    # entries alone write too; an entry that is not an object fails naming the phase.
+    assert _run(run_module, ledger, entries={"delta": {"status": "started"}})["changed"] is True
+    with pytest.raises(ModuleFailed, match="the entry of verify is not an object"):
+        _run(run_module, ledger, entries={"verify": "started"})

@@ -12,9 +12,10 @@ version_added: 0.1.0
 description:
   - Reads catalog facts of one PostgreSQL database through C(psql), each part as one JSON document built by the
     server (no text parsing), for the online migration of the P(pidock.stack.migrate#role) role.
-  - V(server) - version, port, C(listen_addresses), the C(pg_hba.conf) path, C(wal_level), replication slots and WAL senders (configured and in use), large objects.
-  - V(tables) - every user table with its persistence, primary key and replica identity (tables that belong to an
-    extension are left out).
+  - V(server) - version, port, C(listen_addresses), the C(pg_hba.conf) path, C(wal_level), replication slots and
+    WAL senders (configured and in use), large objects.
+  - V(tables) - every user table with its persistence, primary key, replica identity and estimated rows
+    (C(reltuples), 0 before the first C(ANALYZE)); tables that belong to an extension are left out.
   - V(extensions) - installed extensions and versions; V(available_extensions) - the version C(CREATE EXTENSION)
     would install.
   - V(sequences) - every sequence with its last value, whether it was used, and its start.
@@ -82,7 +83,7 @@ facts:
              wal_level: replica, max_replication_slots: 10, replication_slots_used: 0,
              max_wal_senders: 10, wal_senders_used: 0, large_objects: 0}
     tables: [{schema: public, name: items, persistence: p, has_primary_key: true, replica_identity: d,
-              replica_identity_index: null}]
+              replica_identity_index: null, rows: 12000}]
     extensions: {plpgsql: "1.0", vector: "0.8.0"}
     sequences: [{schema: public, name: items_id_seq, last_value: 12000, is_called: true, start_value: 1}]
     lsn: 0/16B3748
@@ -128,7 +129,8 @@ SELECT coalesce(json_agg(json_build_object(
   'has_primary_key', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
   'replica_identity', c.relreplident,
   'replica_identity_index', (SELECT i.indexrelid::regclass::text FROM pg_catalog.pg_index i
-                              WHERE i.indrelid = c.oid AND i.indisreplident))
+                              WHERE i.indrelid = c.oid AND i.indisreplident),
+  'rows', greatest(c.reltuples, 0)::bigint)
   ORDER BY n.nspname, c.relname), '[]')
 {_USER_TABLES}
 """,

@@ -478,6 +478,8 @@ class Switch:
         self.txn = ""
         self.timings: dict[str, float] = {}
         self.log: list[str] = []
+        # When this process saw the front door pass its gate (the release serves from then on).
+        self.gate_passed_at: float | None = None
 
     # -- small helpers ---------------------------------------------------------------------------
 
@@ -821,6 +823,7 @@ class Switch:
                 self._step("reload", self.reload_front)
         answer = self._step("gate", lambda: self.gate(begin["to_version"]))
         self.timings["gate_s"] = answer["seconds"]
+        self.gate_passed_at = self.clock()
 
     def _record(self, begin: Mapping[str, Any], outcome: str, note: str) -> None:
         now = self.clock()
@@ -995,6 +998,13 @@ class Switch:
             "audit": json.loads(line),
             "durations": entry["durations"],
             "current": current_release(self.s.root) or "",
+            # Seconds the release has served (its gate passed) when this returns: what follows the
+            # gate (record, drain, retire) is not downtime. Absent when no gate passed in this process.
+            **(
+                {"since_gate_s": round(self.clock() - self.gate_passed_at, 2)}
+                if self.gate_passed_at is not None and outcome == "success"
+                else {}
+            ),
         }
 
 

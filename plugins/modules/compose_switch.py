@@ -193,6 +193,14 @@ durations:
   description: total_s, gate_s and, when services were recreated in place, interruption_s.
   returned: when a transaction ran
   type: dict
+since_gate_s:
+  description:
+    - Seconds between the front door passing the gate (the release serves from then on) and the module's return
+      (recording, draining the old workers, retiring the old colour). A caller that measures a downtime ends it
+      this long before the task returned.
+  returned: when this call's transaction passed its gate
+  type: float
+  sample: 1.42
 """
 
 import json

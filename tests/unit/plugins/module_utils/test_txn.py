@@ -92,6 +92,8 @@ def test_first_deploy_then_blue_green(stack) -> None:
     steps = [r["step"] for r in _txn.Journal(str(host.root)).records() if r.get("event") == "step"][-8:]
     assert steps == ["start_beside", "wait_healthy", "front_config", "reload", "gate", "record", "drain", "retire"]
     assert _audit(host.root)[-1]["outcome"] == "success"
+    # What came after the gate (record, drain, retire) is not downtime: the result says how long it took.
+    assert 0 <= result["since_gate_s"] <= result["durations"]["total_s"]
 
 
 def test_same_release_again_is_unchanged(stack) -> None:
@@ -108,6 +110,7 @@ def test_broken_release_is_undone_exactly(stack) -> None:
     result = _switch(host).switch(v3, "deploy")
     assert result["outcome"] == "rolled_back" and result["served"] == "v1"
     assert "boom" in result["error"]
+    assert "since_gate_s" not in result  # the new release never passed its gate
     assert_consistent(host, v1, "v1")
     assert "app-blue" not in host.containers
     assert _release.read_release(str(host.root), v3)["outcome"] == "failed"

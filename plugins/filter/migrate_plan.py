@@ -788,18 +788,6 @@ def migrate_baseline_diff(source: Mapping[str, Any], target: Mapping[str, Any]) 
     return diff
 
 
-def migrate_baseline_summary(baseline: Mapping[str, Any] | None) -> dict[str, int]:
-    """What a baseline covers, for the ledger: tables, rows over all tables, sequences, probes."""
-    baseline = baseline or {}
-    tables = list(baseline.get("tables") or [])
-    return {
-        "tables": len(tables),
-        "rows": sum(int(t.get("rows") or 0) for t in tables),
-        "sequences": len(baseline.get("sequences") or []),
-        "probes": len(baseline.get("probes") or []),
-    }
-
-
 RESTORING = {"restoring": True}
 
 
@@ -882,6 +870,5 @@ class FilterModule:
             "migrate_restore_guard": migrate_restore_guard,
             "migrate_plan": migrate_plan,
             "migrate_baseline_diff": migrate_baseline_diff,
-            "migrate_baseline_summary": migrate_baseline_summary,
             "migrate_baseline_changes": migrate_baseline_changes,
         }

@@ -629,23 +629,3 @@ def test_restore_guard(name: str, current: Any, recorded: Any, expected: list[st
         assert fragment in problems[0]
     if expected:
         assert "migrate_discard_stack_writes: true" in problems[0]
-
-
-@pytest.mark.parametrize(
-    ("baseline", "summary"),
-    [
-        (
-            {
-                "tables": [{"table": "public.a", "rows": 3}, {"table": "public.b", "rows": 4}],
-                "sequences": [{"sequence": "public.a_id_seq"}],
-                "probes": [[1, 2], [3]],
-            },
-            {"tables": 2, "rows": 7, "sequences": 1, "probes": 2},
-        ),
-        ({}, {"tables": 0, "rows": 0, "sequences": 0, "probes": 0}),
-        (None, {"tables": 0, "rows": 0, "sequences": 0, "probes": 0}),
-        ({"tables": [{"table": "public.empty", "rows": None}]}, {"tables": 1, "rows": 0, "sequences": 0, "probes": 0}),
-    ],
-)
-def test_baseline_summary(baseline: Any, summary: dict[str, int]) -> None:
-    assert f.migrate_baseline_summary(baseline) == summary

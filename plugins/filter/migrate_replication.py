@@ -154,7 +154,7 @@ def _qualified(table: Mapping[str, Any]) -> str:
 def _listen_with(current: str, address: str) -> str | None:
     """``listen_addresses`` that also covers ``address``, or None when ``current`` already does."""
     entries = [e.strip() for e in current.split(",") if e.strip()]
-    wildcard = "::" if ":" in address else "0.0.0.0"  # noqa: S104 (a setting compared, not a bind)
+    wildcard = "::" if ":" in address else "0.0.0.0"  # a setting compared, not a bind
     if "*" in entries or address in entries or wildcard in entries:
         return None
     return ",".join([*entries, address])

@@ -79,9 +79,9 @@ facts:
   returned: success
   type: dict
   sample:
-    server: {version_num: 170004, port: 5432, listen_addresses: localhost, hba_file: /etc/postgresql/17/main/pg_hba.conf,
-             wal_level: replica, max_replication_slots: 10, replication_slots_used: 0,
-             max_wal_senders: 10, wal_senders_used: 0, large_objects: 0}
+    server: {version_num: 170004, port: 5432, listen_addresses: localhost,
+             hba_file: /etc/postgresql/17/main/pg_hba.conf, wal_level: replica, max_replication_slots: 10,
+             replication_slots_used: 0, max_wal_senders: 10, wal_senders_used: 0, large_objects: 0}
     tables: [{schema: public, name: items, persistence: p, has_primary_key: true, replica_identity: d,
               replica_identity_index: null, rows: 12000}]
     extensions: {plpgsql: "1.0", vector: "0.8.0"}

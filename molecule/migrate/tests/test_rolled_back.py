@@ -204,7 +204,8 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
     assert run_ok(host, STACK_PSQL, "SELECT count(*) FROM pg_subscription WHERE subenabled").strip() == "1"
     hba = run_ok(host, "grep pidock_migrate /etc/postgresql/17/main/pg_hba.conf")
     assert all(line.startswith("host inventory_db pidock_migrate 172.") for line in hba.splitlines()), hba
-    assert run_ok(host, BARE_METAL_PSQL, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").strip() == "1"
+    streaming = run_ok(host, BARE_METAL_PSQL, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+    assert streaming.strip() == "1"
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200 and body.get("release") != "migrated-1", body
     run_ok(host, BARE_METAL_PSQL, "ALTER TABLE categories ADD COLUMN added_while_replicating integer")

@@ -400,7 +400,10 @@ def test_looks_every_poll_and_prints_every_interval(shown: dict[str, list[str]])
     the file read only then; the task ends one poll after the job."""
     host = FakeHost(
         [RUNNING] * 12 + [FINISHED],
-        [_slurped(json.dumps(_record(bytes_done=100 * MiB, eta=60)).encode()), _slurped(json.dumps(_record()).encode())],
+        [
+            _slurped(json.dumps(_record(bytes_done=100 * MiB, eta=60)).encode()),
+            _slurped(json.dumps(_record()).encode()),
+        ],
     )
     clock = FakeTime()
     result = _run(_action(host, clock, {**ARGS, "interval": 10, "poll": 2}))

@@ -526,8 +526,8 @@ def test_plan_method_replicate_moves_dump_and_restore_out_of_the_downtime():
     est = out["estimate"]
     assert out["db_method"]["method"] == "replicate" and out["db_method"]["restart"] is True
     assert (est["replicate_seconds"], est["dump_seconds"], est["restore_seconds"]) == (20, 0, 0)
-    assert est["downtime_seconds"] == 70 - 20 + 3
-    assert est["total_seconds"] == 30 + 20 + est["downtime_seconds"]
+    assert est["downtime_seconds"] == 5 + 3 + 18  # delta, catch-up, freeze + verify + the front's start
+    assert est["total_seconds"] == 30 + 20 + 10 + est["downtime_seconds"]
     assert out["blockers"] == ["b1"] and PLAN["estimate"]["dump_seconds"] == 10  # input untouched
 
 

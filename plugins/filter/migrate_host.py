@@ -9,12 +9,14 @@
   and the results of the volumes just created.
 - ``migrate_tree_record``: what the trees step verified, per tree, from the copy module's results.
 - ``migrate_next_phase``: the phase of this run after a given one that still has to run.
+- ``migrate_phase_report``: each verified phase's seconds beside the plan's estimate, and the downtime.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 _ACTIVE = ("active", "activating", "reloading")
@@ -129,6 +131,59 @@ def migrate_next_phase(phases: Sequence[str], index: int, ledger: Mapping[str, A
     return ""
 
 
+_REPORT_PHASES = (
+    "presync",
+    "replicate",
+    "prestart",
+    "freeze",
+    "catchup",
+    "dump",
+    "restore",
+    "delta",
+    "verify",
+    "cutover",
+)
+_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _phase_seconds(entry: Mapping[str, Any]) -> float | None:
+    try:
+        began = datetime.strptime(str(entry.get("started")), _STAMP)
+        ended = datetime.strptime(str(entry.get("verified")), _STAMP)
+    except ValueError:
+        return None
+    return max(0.0, (ended - began).total_seconds())
+
+
+def _beside(seconds: float, planned: Any) -> str:
+    text = f"{seconds:.1f} s"
+    if isinstance(planned, (int, float)) and not isinstance(planned, bool):
+        text += f" (plan: {planned:g} s)"
+    return text
+
+
+def migrate_phase_report(ledger: Mapping[str, Any] | None, estimate: Mapping[str, Any] | None = None) -> list[str]:
+    """One line per verified phase with its seconds (from the ledger's started and verified times),
+    beside the plan's estimate for it when the plan made one (``<phase>_seconds``), then the downtime
+    (freeze to the stack serving) beside the estimated downtime."""
+    phases = dict((ledger or {}).get("phases") or {})
+    estimate = dict(estimate or {})
+    lines = []
+    for name in _REPORT_PHASES:
+        entry = dict(phases.get(name) or {})
+        if entry.get("status") != "verified":
+            continue
+        seconds = _phase_seconds(entry)
+        if seconds is not None:
+            lines.append(f"{name}: {_beside(seconds, estimate.get(f'{name}_seconds'))}")
+    downtime = dict(phases.get("cutover") or {}).get("downtime_seconds")
+    if isinstance(downtime, (int, float)) and not isinstance(downtime, bool):
+        lines.append(
+            f"downtime, freeze to the stack serving: {_beside(float(downtime), estimate.get('downtime_seconds'))}"
+        )
+    return lines
+
+
 class FilterModule:
     """pidock.stack migrate host filters."""
 
@@ -140,4 +195,5 @@ class FilterModule:
             "migrate_volume_paths": migrate_volume_paths,
             "migrate_tree_record": migrate_tree_record,
             "migrate_next_phase": migrate_next_phase,
+            "migrate_phase_report": migrate_phase_report,
         }

@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.pidock.stack.plugins.filter.migrate_host import (
     FilterModule,
     migrate_next_phase,
+    migrate_phase_report,
     migrate_secret_conflicts,
     migrate_tree_record,
     migrate_units_state,
@@ -184,6 +185,7 @@ def test_filters_are_registered() -> None:
         "migrate_volume_paths",
         "migrate_tree_record",
         "migrate_next_phase",
+        "migrate_phase_report",
     }
 
 
@@ -201,3 +203,41 @@ def test_filters_are_registered() -> None:
 def test_next_phase(index, statuses, want):
     ledger = {"phases": {name: {"status": status} for name, status in statuses.items()}}
     assert migrate_next_phase(["freeze", "catchup", "delta"], index, ledger) == want
+
+
+def _entry(seconds: float, status: str = "verified") -> dict[str, Any]:
+    return {
+        "status": status,
+        "started": "2026-11-29T01:00:00.000000Z",
+        "verified": f"2026-11-29T01:00:{seconds:09.6f}Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("phases", "estimate", "lines"),
+    [
+        (
+            {"presync": _entry(9.5), "freeze": _entry(1.25), "cutover": {**_entry(5.0), "downtime_seconds": 21.0}},
+            {"presync_seconds": 10, "downtime_seconds": 26, "delta_seconds": 5},
+            [
+                "presync: 9.5 s (plan: 10 s)",
+                "freeze: 1.2 s",
+                "cutover: 5.0 s",
+                "downtime, freeze to the stack serving: 21.0 s (plan: 26 s)",
+            ],
+        ),
+        ({"delta": _entry(3.0, "started"), "verify": {"status": "verified"}}, {}, []),
+        ({}, None, []),
+        (
+            {"replicate": _entry(40.0), "prestart": _entry(5.0)},
+            {"replicate_seconds": 30, "prestart_seconds": 10},
+            [
+                "replicate: 40.0 s (plan: 30 s)",
+                "prestart: 5.0 s (plan: 10 s)",
+            ],
+        ),
+    ],
+    ids=["phases and downtime", "unfinished or without times", "empty", "live phases of replicate"],
+)
+def test_phase_report(phases, estimate, lines):
+    assert migrate_phase_report({"phases": phases}, estimate) == lines

@@ -268,6 +268,9 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
         time.sleep(0.5)
     assert written is not None, "the writer did not report"
     assert secret not in out, "the test database password appears in the run's output"
+    # The run ends with each phase's time beside the plan's estimate, and the downtime.
+    text = " ".join(out.split())
+    assert "prestart: " in text and "downtime, freeze to the stack serving: " in text and "(plan: " in text, out[-3000:]
     ledger = json.loads(host.file(_LEDGER).content_string)
     phases = ledger["phases"]
     for phase in ("presync", "replicate", "prestart", "freeze", "catchup", "delta", "verify", "cutover"):

@@ -579,6 +579,12 @@ def migrate_plan_method(plan: Mapping[str, Any], db_plan: Mapping[str, Any]) -> 
     return out
 
 
+def migrate_table_rows(tables: list[Mapping[str, Any]] | None) -> dict[str, int]:
+    """``migrate_db_info``'s tables as ``{schema.table: estimated rows}`` (never analysed: 0), what
+    ``migrate_subscription_wait`` counts the initial copy's progress by."""
+    return {_qualified(t): max(0, _int(t.get("rows"))) for t in tables or [] if t.get("name")}
+
+
 def _volume_name(key: str, top: Mapping[str, Any], project: str) -> str:
     """The Docker name of a compose volume key: its ``name:``, else ``<project>_<key>``."""
     spec = top.get(key) if isinstance(top.get(key), Mapping) else {}
@@ -639,4 +645,5 @@ class FilterModule:
             "migrate_plan_method": migrate_plan_method,
             "migrate_replica_identity_sql": migrate_replica_identity_sql,
             "migrate_prestart_services": migrate_prestart_services,
+            "migrate_table_rows": migrate_table_rows,
         }

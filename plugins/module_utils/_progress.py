@@ -12,6 +12,12 @@ A record holds: ``phase``; ``files_done``, ``files_total``, ``bytes_done``, ``by
 totals None while unknown, as during a scan); ``elapsed`` (seconds since the phase began);
 ``rate`` (bytes read per second over the phase, None before any); ``eta`` (seconds left, None when
 unknown); ``done`` (the work is over).
+
+Work that is not measured in bytes and files (rows of tables, for migrate_subscription_wait) adds two
+optional keys, present only when the phase set them: ``count_unit`` (a plural noun such as ``rows``: then
+``bytes_done``, ``bytes_total`` and ``rate`` count that unit, shown as ``120,000 of 500,000 rows`` and
+``8,200 rows/s``) and ``item_unit`` (a singular noun such as ``table``, shown as ``2 of 5 tables``, instead
+of ``file``). The byte key names stay so that a reader that knows no units still finds its counts.
 """
 
 from __future__ import annotations
@@ -63,15 +69,30 @@ class ProgressMeter:
         self._calls = 0
         self._pending = 0
         self._done = False
+        self._count_unit: str | None = None
+        self._item_unit: str | None = None
 
-    def phase(self, name: str, files_total: int | None = None, bytes_total: int | None = None) -> None:
-        """Start phase ``name`` (one of PHASES) with its totals (None: unknown) and write the file."""
+    def phase(
+        self,
+        name: str,
+        files_total: int | None = None,
+        bytes_total: int | None = None,
+        *,
+        count_unit: str | None = None,
+        item_unit: str | None = None,
+    ) -> None:
+        """Start phase ``name`` (one of PHASES, or the caller's own) with its totals (None: unknown) and write the
+        file. ``count_unit`` and ``item_unit`` (see the module docstring) name what the phase counts when it is not
+        bytes and files; None keeps bytes and files.
+        """
         if self.path is None:
             return
         with self._lock:
             self._name = name
             self._files_total = files_total
             self._bytes_total = bytes_total
+            self._count_unit = count_unit or None
+            self._item_unit = item_unit or None
             self._files = self._bytes = self._read = self._calls = self._pending = 0
             self._done = False
             self._started = self._clock()
@@ -97,6 +118,22 @@ class ProgressMeter:
             if now - self._written >= self.interval:
                 self._write(now)
 
+    def set(self, files_done: int, done: int, read: int | None = None) -> None:
+        """Set the phase's counters to absolute values, for work that is looked at rather than done here (a
+        server's progress read now and then). ``read`` is the part of ``done`` processed since the phase began,
+        the rate's numerator (what was already done when the watch began is done, not speed); None: all of it.
+        Writes the file when an interval has passed since the last write.
+        """
+        if self.path is None:
+            return
+        with self._lock:
+            self._files = files_done
+            self._bytes = done
+            self._read = max(0, done if read is None else read)
+            now = self._clock()
+            if now - self._written >= self.interval:
+                self._write(now)
+
     def finish(self) -> None:
         """Mark the work done and write the file (the last phase's counters stay)."""
         if self.path is None:
@@ -110,7 +147,7 @@ class ProgressMeter:
         now = self._clock() if now is None else now
         elapsed = max(0.0, now - self._started)
         rate = self._read / elapsed if elapsed > 0 and self._read > 0 else None
-        return {
+        record: dict[str, Any] = {
             "phase": self._name,
             "files_done": self._files,
             "files_total": self._files_total,
@@ -121,6 +158,12 @@ class ProgressMeter:
             "eta": self._eta(elapsed, rate),
             "done": self._done,
         }
+        # Only when set: a byte phase's record stays exactly what readers knew before units existed.
+        if self._count_unit:
+            record["count_unit"] = self._count_unit
+        if self._item_unit:
+            record["item_unit"] = self._item_unit
+        return record
 
     def _eta(self, elapsed: float, rate: float | None) -> float | None:
         """Seconds left: bytes left at the phase's byte rate, or (no bytes to do) files left at its file rate."""
@@ -189,13 +232,26 @@ def _percent(nbytes: float, bytes_total: float, files: float | None, files_total
     return 100
 
 
-def _files_text(count: float) -> str:
-    return f"{int(count):,} file{'' if int(count) == 1 else 's'}"
+def _files_text(count: float, unit: str = "file") -> str:
+    """A count of items with their singular unit, made plural unless it is one: ``1 file``, ``5 tables``."""
+    return f"{int(count):,} {unit}{'' if int(count) == 1 else 's'}"
+
+
+def _unit(value: Any) -> str | None:
+    """A unit named in a record read back from a file: a non-empty string, else None (the default unit)."""
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def count_text(count: float, unit: str) -> str:
+    """A count in a plural unit, with thousands separators: ``120,000 rows``; below 10, one decimal (a slow
+    rate, ``2.5 rows``), as a rounded-down zero would say nothing moves."""
+    return f"{count:.1f} {unit}" if 0 < count < 10 and count != int(count) else f"{round(count):,} {unit}"
 
 
 def progress_line(record: dict[str, Any]) -> str:
     """One human line for a progress record, e.g.
-    ``copy   412 MiB of 1.1 GiB (37%), 3,120 of 8,000 files, 48.2 MiB/s, 15 s left``.
+    ``copy   412 MiB of 1.1 GiB (37%), 3,120 of 8,000 files, 48.2 MiB/s, 15 s left``, or with units
+    ``copy   120,000 of 500,000 rows (24%), 2 of 5 tables, 8,200 rows/s, 46 s left``.
 
     Tolerates records with missing or odd values (a file read back from a host): what is unknown is left out.
     """
@@ -203,20 +259,23 @@ def progress_line(record: dict[str, Any]) -> str:
     files, files_total = _number(record.get("files_done")), _number(record.get("files_total"))
     nbytes, bytes_total = _number(record.get("bytes_done")), _number(record.get("bytes_total"))
     rate, eta, elapsed = _number(record.get("rate")), _number(record.get("eta")), _number(record.get("elapsed"))
+    count_unit, item_unit = _unit(record.get("count_unit")), _unit(record.get("item_unit")) or "file"
     parts: list[str] = []
     if bytes_total is not None:
         done = nbytes or 0.0
-        parts.append(
-            f"{size_text(done)} of {size_text(bytes_total)} ({_percent(done, bytes_total, files, files_total)}%)"
-        )
+        percent = _percent(done, bytes_total, files, files_total)
+        if count_unit:
+            parts.append(f"{round(done):,} of {count_text(bytes_total, count_unit)} ({percent}%)")
+        else:
+            parts.append(f"{size_text(done)} of {size_text(bytes_total)} ({percent}%)")
     if files_total is not None:
-        parts.append(f"{int(files or 0):,} of {_files_text(files_total)}")
+        parts.append(f"{int(files or 0):,} of {_files_text(files_total, item_unit)}")
     elif files:
-        parts.append(_files_text(files))
+        parts.append(_files_text(files, item_unit))
     if bytes_total is None and nbytes:
-        parts.append(f"{size_text(nbytes)} so far")
+        parts.append(f"{count_text(nbytes, count_unit) if count_unit else size_text(nbytes)} so far")
     if rate:
-        parts.append(f"{size_text(rate)}/s")
+        parts.append(f"{count_text(rate, count_unit) if count_unit else size_text(rate)}/s")
     if not parts and elapsed is not None:
         parts.append(f"{duration_text(elapsed)} so far")
     if record.get("done") is True:

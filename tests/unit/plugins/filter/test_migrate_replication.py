@@ -618,3 +618,14 @@ def test_prestart_services(changes, volume, want, error):
     assert (error is None) == (out["errors"] == []), out["errors"]
     if error:
         assert any(error in e for e in out["errors"]), out["errors"]
+
+
+def test_table_rows():
+    tables = [
+        {"schema": "public", "name": "items", "rows": 12000},
+        {"schema": "Shop", "name": "orders", "rows": -1},
+        {"name": "notes"},
+        {"schema": "public"},
+    ]
+    assert mr.migrate_table_rows(tables) == {"public.items": 12000, "Shop.orders": 0, "public.notes": 0}
+    assert mr.migrate_table_rows(None) == {}

@@ -320,3 +320,199 @@ def test_progress_line_of_a_written_record(tmp_path: Path) -> None:
     meter.advance(files=3120, nbytes=412 * MiB)
     record = json.loads((tmp_path / "progress.json").read_text())
     assert p.progress_line(record) == "copy   412 MiB of 1.1 GiB (36%), 3,120 of 8,000 files, 48.5 MiB/s, 15 s left"
+
+
+# -- counts other than bytes and files: count_unit and item_unit ---------------------------------------------
+
+
+def _rows(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "phase": "copy",
+        "files_done": 2,
+        "files_total": 5,
+        "bytes_done": 120_000,
+        "bytes_total": 500_000,
+        "elapsed": 10.0,
+        "rate": 8200.0,
+        "eta": 46,
+        "done": False,
+        "count_unit": "rows",
+        "item_unit": "table",
+    }
+    return {**base, **fields}
+
+
+UNIT_LINES = [
+    pytest.param(_rows(), "copy   120,000 of 500,000 rows (24%), 2 of 5 tables, 8,200 rows/s, 46 s left", id="rows"),
+    pytest.param(
+        _rows(files_done=1, files_total=1, bytes_done=7, bytes_total=7, rate=2.5, eta=0),
+        "copy   7 of 7 rows (100%), 1 of 1 table, 2.5 rows/s, 0 s left",
+        id="one-table-and-a-slow-rate",
+    ),
+    pytest.param(
+        _rows(bytes_done=500_000, files_done=5, done=True, eta=0),
+        "copy   500,000 of 500,000 rows (100%), 5 of 5 tables, 8,200 rows/s, done",
+        id="done",
+    ),
+    pytest.param(
+        _rows(bytes_done=12_000, bytes_total=None, eta=None, rate=1234.4),
+        "copy   2 of 5 tables, 12,000 rows so far, 1,234 rows/s, time left unknown",
+        id="no-row-estimates",
+    ),
+    pytest.param(
+        _rows(bytes_done=0, files_done=0, rate=None, eta=None),
+        "copy   0 of 500,000 rows (0%), 0 of 5 tables, time left unknown",
+        id="nothing-yet",
+    ),
+    pytest.param(
+        _rows(bytes_done=600_000, rate=0.0, eta=0),
+        "copy   600,000 of 500,000 rows (100%), 2 of 5 tables, 0 s left",  # estimates are estimates
+        id="more-rows-than-estimated",
+    ),
+    pytest.param(
+        _rows(files_total=None, files_done=1, bytes_total=None, bytes_done=0, rate=None, eta=None),
+        "copy   1 table, time left unknown",
+        id="one-table-no-total",
+    ),
+    pytest.param(
+        _rec(item_unit="table"),
+        "copy   412 MiB of 1.1 GiB (36%), 3,120 of 8,000 tables, 48.2 MiB/s, 15 s left",
+        id="items-only",
+    ),
+    pytest.param(
+        _rec(count_unit=5, item_unit=""),
+        "copy   412 MiB of 1.1 GiB (36%), 3,120 of 8,000 files, 48.2 MiB/s, 15 s left",
+        id="odd-units-are-bytes-and-files",
+    ),
+    pytest.param(
+        _rec(count_unit="  ", item_unit=["table"]),
+        "copy   412 MiB of 1.1 GiB (36%), 3,120 of 8,000 files, 48.2 MiB/s, 15 s left",
+        id="blank-units-are-bytes-and-files",
+    ),
+]
+
+
+@pytest.mark.parametrize(("record", "line"), UNIT_LINES)
+def test_progress_line_with_units(record: dict[str, Any], line: str) -> None:
+    assert p.progress_line(record) == line
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0 rows"),
+        (1, "1 rows"),  # the unit is written as given: a plural noun, like a unit symbol
+        (2.5, "2.5 rows"),
+        (9.96, "10.0 rows"),
+        (10.4, "10 rows"),
+        (8200.0, "8,200 rows"),
+        (1_234_567.6, "1,234,568 rows"),
+    ],
+)
+def test_count_text(count: float, text: str) -> None:
+    assert p.count_text(count, "rows") == text
+
+
+@pytest.mark.parametrize(
+    ("units", "extra"),
+    [
+        ({}, {}),
+        ({"count_unit": "rows"}, {"count_unit": "rows"}),
+        ({"item_unit": "table"}, {"item_unit": "table"}),
+        ({"count_unit": "rows", "item_unit": "table"}, {"count_unit": "rows", "item_unit": "table"}),
+        ({"count_unit": "", "item_unit": None}, {}),
+    ],
+    ids=["none", "count", "item", "both", "empty-is-none"],
+)
+def test_units_are_in_the_record_only_when_set(
+    tmp_path: Path, written: list[dict[str, Any]], units: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    meter = _meter(tmp_path, FakeClock(), interval=0)
+    meter.phase("copy", 5, 500, **units)
+    keys = {"phase", "files_done", "files_total", "bytes_done", "bytes_total", "elapsed", "rate", "eta", "done"}
+    assert set(written[-1]) == keys | set(extra)
+    assert {key: written[-1][key] for key in extra} == extra
+    meter.phase("verify", 1, 1)  # a later phase without units drops them
+    assert set(written[-1]) == keys
+
+
+# (phase totals, steps of (seconds, files_done, done, read)), expected (files_done, done, rate, eta) after the steps
+SETS = [
+    pytest.param((5, 500), [(10.0, 2, 120, None)], (2, 120, 12.0, 31.7), id="read-none-is-all-of-done"),
+    pytest.param(
+        (5, 500_000),
+        [(0.0, 1, 41_000, 0), (10.0, 2, 123_000, 82_000)],
+        (2, 123_000, 8200.0, 46.0),
+        id="watch-began-late",
+    ),
+    pytest.param((5, 500), [(0.0, 1, 100, 0), (4.0, 1, 100, 0)], (1, 100, None, None), id="nothing-moved-since"),
+    pytest.param(
+        (5, 500), [(2.0, 1, 100, 100), (2.0, 1, 50, -50)], (1, 50, None, None), id="went-back-clamps-the-rate"
+    ),
+    pytest.param((5, 500), [(5.0, 5, 500, 500)], (5, 500, 100.0, 0.0), id="all-done"),
+    pytest.param((4, None), [(2.0, 1, 3000, 3000)], (1, 3000, 1500.0, 6.0), id="no-row-total-eta-by-tables"),
+    pytest.param(
+        (5, 500), [(1.0, 1, 100, None), (1.0, 3, 300, None), (1.0, 2, 200, None)], (2, 200, 66.7, 4.5), id="absolute"
+    ),
+]
+
+
+@pytest.mark.parametrize(("totals", "steps", "expected"), SETS)
+def test_set_counters(
+    tmp_path: Path,
+    written: list[dict[str, Any]],
+    totals: tuple[int | None, int | None],
+    steps: list[tuple[float, int, int, int | None]],
+    expected: tuple[int, int, float | None, float | None],
+) -> None:
+    clock = FakeClock()
+    meter = _meter(tmp_path, clock, interval=0)
+    meter.phase("copy", *totals, count_unit="rows", item_unit="table")
+    for seconds, files, done, read in steps:
+        clock.now += seconds
+        meter.set(files, done, read=read)
+    record = meter.record()
+    assert (record["files_done"], record["bytes_done"], record["rate"], record["eta"]) == expected
+    assert written[-1] == record  # with interval 0 every set writes
+
+
+@pytest.mark.parametrize(
+    ("steps", "writes"),
+    [
+        pytest.param([0.5, 0.4, 0.2, 0.5, 0.5], [1, 1, 2, 2, 3], id="one-per-interval"),
+        pytest.param([3.0, 0.0, 1.0], [2, 2, 3], id="each-look-a-second-apart"),
+    ],
+)
+def test_set_writes_at_most_once_per_interval(
+    tmp_path: Path, written: list[dict[str, Any]], steps: list[float], writes: list[int]
+) -> None:
+    clock = FakeClock()
+    meter = _meter(tmp_path, clock, interval=1.0)
+    meter.phase("copy", 5, 500, count_unit="rows", item_unit="table")
+    got = []
+    for number, seconds in enumerate(steps, start=1):
+        clock.now += seconds
+        meter.set(0, number * 10)
+        got.append(len(written))
+    assert got == writes
+
+
+def test_set_without_path_is_a_no_op() -> None:
+    def no_clock() -> float:
+        raise AssertionError("the clock was read")
+
+    meter = p.ProgressMeter(None, interval=0, clock=no_clock)
+    meter.phase("copy", 1, 1, count_unit="rows", item_unit="table")
+    meter.set(1, 1)
+    meter.finish()
+
+
+def test_progress_line_of_a_written_record_with_units(tmp_path: Path) -> None:
+    clock = FakeClock()
+    meter = _meter(tmp_path, clock, interval=0)
+    meter.phase("copy", 5, 500_000, count_unit="rows", item_unit="table")
+    meter.set(1, 41_000, read=0)  # already copied when the watch began
+    clock.now += 10
+    meter.set(2, 123_000, read=82_000)
+    record = json.loads((tmp_path / "progress.json").read_text())
+    assert p.progress_line(record) == "copy   123,000 of 500,000 rows (24%), 2 of 5 tables, 8,200 rows/s, 46 s left"

@@ -271,6 +271,10 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     # The run ends with each phase's time beside the plan's estimate, and the downtime.
     text = " ".join(out.split())
     assert "prestart: " in text and "downtime, freeze to the stack serving: " in text and "(plan: " in text, out[-3000:]
+    # The initial copy printed its progress (rows against the bare metal's estimates, tables ready) while it ran.
+    copy_lines = [line for line in out.splitlines() if "initial copy: copy" in line and " rows" in line]
+    print("initial copy progress:", *copy_lines[:3], sep="\n  ")
+    assert len(copy_lines) >= 2 and any(" tables" in line for line in copy_lines), out[-3000:]
     ledger = json.loads(host.file(_LEDGER).content_string)
     phases = ledger["phases"]
     for phase in ("presync", "replicate", "prestart", "freeze", "catchup", "delta", "verify", "cutover"):

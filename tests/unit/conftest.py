@@ -67,8 +67,8 @@ def run_module(monkeypatch: pytest.MonkeyPatch) -> RunModule:
 
 
 @pytest.fixture
-def progress(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every progress record tree_manifest writes, with the meter rewriting the file at every clock look."""
+def written(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every progress record written from then on (the file is still written)."""
     records: list[dict[str, Any]] = []
     real = _progress.write_atomic
 
@@ -77,5 +77,11 @@ def progress(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         real(path, data, mode)
 
     monkeypatch.setattr(_progress, "write_atomic", recording)
-    monkeypatch.setattr(tree_manifest, "_PROGRESS_INTERVAL", 0.0)
     return records
+
+
+@pytest.fixture
+def progress(written: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every progress record tree_manifest writes, with the meter rewriting the file at every clock look."""
+    monkeypatch.setattr(tree_manifest, "_PROGRESS_INTERVAL", 0.0)
+    return written

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from ansible.module_utils import basic
 from ansible_collections.pidock.stack.plugins.action.async_progress import next_line
-from ansible_collections.pidock.stack.plugins.module_utils import _progress
 from ansible_collections.pidock.stack.plugins.module_utils._progress import progress_line
 from ansible_collections.pidock.stack.plugins.modules import migrate_subscription_wait as msw
 from conftest import ModuleFailed, RunModule
@@ -263,20 +262,6 @@ def server(monkeypatch: pytest.MonkeyPatch):
         return fake
 
     return _install
-
-
-@pytest.fixture
-def written(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every progress record written from then on (the file is still written)."""
-    records: list[dict[str, Any]] = []
-    real = _progress.write_atomic
-
-    def recording(path: str, data: str, mode: int = 0o644) -> None:
-        records.append(json.loads(data))
-        real(path, data, mode)
-
-    monkeypatch.setattr(_progress, "write_atomic", recording)
-    return records
 
 
 def _args(**over: Any) -> dict[str, Any]:

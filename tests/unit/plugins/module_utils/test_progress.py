@@ -28,20 +28,6 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def written(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every record the meters write from then on (the file is still written)."""
-    records: list[dict[str, Any]] = []
-    real = p.write_atomic
-
-    def recording(path: str, data: str, mode: int = 0o644) -> None:
-        records.append(json.loads(data))
-        real(path, data, mode)
-
-    monkeypatch.setattr(p, "write_atomic", recording)
-    return records
-
-
 def _meter(tmp_path: Path, clock: FakeClock, interval: float = 1.0) -> p.ProgressMeter:
     return p.ProgressMeter(str(tmp_path / "progress.json"), interval=interval, clock=clock)
 

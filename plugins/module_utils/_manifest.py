@@ -124,7 +124,8 @@ def _walk(root: bytes, excludes: list[str]) -> Iterator[tuple[bytes, os.stat_res
 
     Each directory is listed through a descriptor opened component by component with O_NOFOLLOW
     (see _open_below) and checked against the inode its parent's listing reported, so a directory
-    swapped for a symlink while the walk runs fails the walk instead of listing another tree.
+    swapped for a symlink while the walk runs fails the walk instead of listing another tree. An entry
+    gone between the listing and its lstat (a writer renaming its temporary file) is left out.
     """
     yield b".", os.lstat(root)
     stack: list[tuple[bytes, os.stat_result | None]] = [(b"", None)]
@@ -140,7 +141,10 @@ def _walk(root: bytes, excludes: list[str]) -> Iterator[tuple[bytes, os.stat_res
                 rel = os.path.join(rel_dir, name) if rel_dir else name
                 if excludes and _excluded(rel, excludes):
                     continue
-                found.append((rel, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+                try:
+                    found.append((rel, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue  # removed or renamed since the listing: as if listed a moment later
         finally:
             os.close(fd)
         for rel, st in found:

@@ -53,6 +53,10 @@ class _CopyError(Exception):
     """A filesystem operation of the copy failed; the message names the path and the operation."""
 
 
+class _Vanished(_CopyError):
+    """A file the scan listed was gone when the copy opened it (only raised with vanished='skip')."""
+
+
 @dataclass
 class _CopyStats:
     """What a copy did (or, in check mode, would do) to the target tree."""
@@ -67,6 +71,7 @@ class _CopyStats:
     metadata_fixed: int = 0
     recopied: int = 0
     hashes_reused: int = 0
+    vanished: int = 0
     copy_seconds: float = 0.0
     verify_seconds: float = 0.0
 
@@ -190,7 +195,10 @@ class _TreeCopier:
         stat_cache: str | None = None,
         changed_since: float | None = None,
         meter: ProgressMeter | None = None,
+        vanished: str = "fail",
     ) -> None:
+        if vanished not in ("fail", "skip"):
+            raise ValueError(f"vanished must be fail or skip, not {vanished!r}")
         self.source = os.fsencode(source)
         self.target = os.fsencode(target)
         self.ownership = ownership
@@ -218,6 +226,9 @@ class _TreeCopier:
         self.changed_since = changed_since
         # Progress of the phases (scan, copy, sync, verify) for tree_manifest's progress_file; None: not reported.
         self.meter = meter
+        # A file listed by the scan but gone when opened: fail the copy, or leave it out (a live tree).
+        self.skip_vanished = vanished == "skip"
+        self.vanished: set[int] = set()  # scan indexes of the files left out that way
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -379,6 +390,10 @@ class _TreeCopier:
                 f"{_show(self._src(rel))} changed during the copy: {exc.strerror}; nothing outside "
                 f"{_show(self.source)} was read. Stop whatever writes to the tree and run again."
             ) from exc
+        except FileNotFoundError as exc:
+            if self.skip_vanished:
+                raise _Vanished(f"{_show(self._src(rel))} is gone") from exc
+            raise self._fail("read", self._src(rel), exc) from exc
         except OSError as exc:
             raise self._fail("read", self._src(rel), exc) from exc
 
@@ -427,7 +442,11 @@ class _TreeCopier:
         digests: dict[int, str] = {}
 
         def job(index: int) -> tuple[int, str, str]:
-            digest, action = self._file_job(scan.raws[index], scan.stats[index], force=False)
+            try:
+                digest, action = self._file_job(scan.raws[index], scan.stats[index], force=False)
+            except _Vanished:
+                self._advance(1)
+                return index, "", "vanished"
             if action.endswith("+cached"):  # not read: done, but not part of the rate
                 self._advance(1, scan.stats[index].st_size, read=False)
             else:
@@ -440,6 +459,9 @@ class _TreeCopier:
         else:
             outcomes = [job(i) for i in order]
         for index, digest, outcome in outcomes:
+            if outcome == "vanished":
+                self.vanished.add(index)
+                continue
             digests[index] = digest
             action, _plus, cached = outcome.partition("+")
             self.stats.hashes_reused += bool(cached)
@@ -632,6 +654,9 @@ class _TreeCopier:
         leaders = [i for i in scan.files if i not in followers]
         self._phase("copy", scan, leaders)
         digests = self._copy_files(scan, leaders)
+        if self.vanished:
+            digests = self._leave_out_vanished(scan, groups, digests)
+            leaders = [i for i in scan.files if i not in {m for members in groups for m in members[1:]}]
         copied = {i for i in leaders if i not in self.quick}
         self._link_followers(scan, groups, copied)
         for members in groups:
@@ -647,6 +672,48 @@ class _TreeCopier:
                 self._copy_special(scan.raws[index], st)
         self._clean_partials()
         self._dir_metadata(scan)
+
+    def _leave_out_vanished(self, scan: _Scan, groups: list[list[int]], digests: dict[int, str]) -> dict[int, str]:
+        """Drop the files that were gone when opened from the scan (in place) and their copies from the target.
+
+        The scan is then what the tree holds without them, as if it had been listed a moment later; the
+        indexes of ``groups``, self.quick and the returned digests follow. A hardlinked file that vanished
+        still fails the copy: its other names may still be there.
+        """
+        grouped = {i for members in groups for i in members}
+        linked = sorted(i for i in self.vanished if i in grouped)
+        if linked:
+            raise _CopyError(
+                f"{_show(self._src(scan.raws[linked[0]]))} (hard-linked) was gone when the copy opened it. "
+                "Stop whatever writes to the tree and run again."
+            )
+        for index in sorted(self.vanished):
+            rel = scan.raws[index]
+            if rel in self.existing and self.delete:
+                self.stats.removed += 1
+                if not self.check:
+                    try:
+                        _remove(self._dst(rel))
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        raise self._fail("remove", self._dst(rel), exc) from exc
+                del self.existing[rel]
+        self.stats.vanished = len(self.vanished)
+        keep = [i for i in range(len(scan.records)) if i not in self.vanished]
+        new = {old: pos for pos, old in enumerate(keep)}
+        for index in self.vanished:
+            scan.counts["file"] -= 1
+            scan.total -= scan.stats[index].st_size
+        scan.records[:] = [scan.records[i] for i in keep]
+        scan.raws[:] = [scan.raws[i] for i in keep]
+        scan.stats[:] = [scan.stats[i] for i in keep]
+        scan.files[:] = [new[i] for i in scan.files if i in new]
+        scan.inodes = {key: [new[i] for i in members] for key, members in scan.inodes.items() if members[0] in new}
+        groups[:] = [[new[i] for i in members] for members in groups]
+        self.quick = {new[i] for i in self.quick}
+        self.vanished = set()
+        return {new[i]: digest for i, digest in digests.items()}
 
     def _verify(self, scan: _Scan, source: dict[str, Any], groups: list[list[int]]) -> dict[str, Any]:
         """Read the copy back, compare; recopy quick-checked files whose content differs, and compare again."""

@@ -135,6 +135,19 @@ options:
     description: At most this many differences are returned; RV(difference_count) still counts all.
     type: int
     default: 100
+  vanished:
+    description:
+      - With O(copy_to), what to do with a regular file the scan listed but that is gone when the copy opens it.
+      - V(fail) fails the copy; right when nothing should write to the tree.
+      - V(skip) leaves it out of the copy and of the source manifest, as if the tree had been listed a moment
+        later, and removes an older copy of it with O(delete). Meant for a copy taken while the tree is live (an
+        application renaming its temporary files); a later copy of the quiet tree brings it up to date.
+        Counted in C(vanished) of RV(copy). A hard-linked file that vanished still fails the copy.
+      - Whatever the choice, an entry gone between the listing of its directory and its lstat is left out.
+    type: str
+    choices: [fail, skip]
+    default: fail
+    version_added: 0.2.0
   fail_on_difference:
     description: Fail when O(compare_to) or O(copy_to) is set and the trees differ.
     type: bool
@@ -287,7 +300,8 @@ copy:
       C(specials) FIFOs, sockets and devices made, C(removed) entries deleted (strays with O(delete), entries of
       another type, leftovers in C(.pidock-partial)), C(metadata_fixed) entries whose mode, owner or (directories)
       times were corrected, C(files_unchanged) regular files left alone by the quick check or already linked,
-      C(hashes_reused) file hashes (source or copy) taken from O(stat_cache) instead of reading the file.
+      C(hashes_reused) file hashes (source or copy) taken from O(stat_cache) instead of reading the file,
+      C(vanished) files left out because they were gone when opened (O(vanished=skip)).
     - C(copy_seconds) covers reading the source, copying and syncing; C(verify_seconds) the read-back and compare.
   returned: when O(copy_to) is set
   type: dict
@@ -302,6 +316,7 @@ copy:
     metadata_fixed: 0
     recopied: 0
     hashes_reused: 0
+    vanished: 0
     copy_seconds: 2.61
     verify_seconds: 0.52
 seconds:
@@ -355,6 +370,7 @@ def _argument_spec() -> dict[str, Any]:
         "checksum": {"type": "bool", "default": True},
         "jobs": {"type": "int", "default": 0},
         "max_differences": {"type": "int", "default": 100},
+        "vanished": {"type": "str", "choices": ["fail", "skip"], "default": "fail"},
         "fail_on_difference": {"type": "bool", "default": False},
         "return_entries": {"type": "bool", "default": False},
         "progress_file": {"type": "path"},
@@ -460,6 +476,7 @@ def _copy(
         stat_cache=params["stat_cache"],
         changed_since=_guard_time(params["guard_file"]),
         meter=meter,
+        vanished=params["vanished"],
     )
     try:
         manifest, comparison = copier.run()

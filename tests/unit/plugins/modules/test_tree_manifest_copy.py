@@ -91,6 +91,7 @@ def test_fresh_copy_is_exact_and_verified(tmp_path: Path, run_module: RunModule,
         "removed": 0,
         "metadata_fixed": 0,
         "recopied": 0,
+        "vanished": 0,
     }
     # the copy is the source, entry for entry (as an independent manifest of each side sees it)
     a = _manifest._build_manifest(str(src), ownership=True)

@@ -134,3 +134,39 @@ def live_and_file_fingerprints(host: Any, cert: str, servername: str, port: int 
     )
     on_disk = run_ok(host, "openssl x509 -noout -fingerprint -sha256 -in %s", cert)
     return served.strip(), on_disk.strip()
+
+
+def wait_inside(
+    container: str, look: str, *, step: float = 0.2, timeout: float = 300, beside: subprocess.Popen[Any] | None = None
+) -> str:
+    """Wait until the shell command ``look`` prints something inside ``container``; return what it printed.
+
+    One ``docker exec`` runs the loop inside the container, instead of one exec per look from here:
+    each exec costs the controller, dockerd and runc tens of milliseconds of CPU, and a look every
+    0.3 s for a minute adds up across a suite that runs two scenarios on two cores. The loop inside
+    ends by itself after ``timeout``. Returns '' when the timeout passed, or when the process
+    ``beside`` (the run being watched) ended first.
+    """
+    rounds = max(1, int(timeout / step))
+    pidfile = f"/tmp/.pidock-wait-{os.getpid()}-{time.monotonic_ns()}.pid"
+    script = (
+        f'echo $$ > {pidfile}; i=0; while [ "$i" -lt {rounds} ]; do out=$({look}); '
+        f'if [ -n "$out" ]; then rm -f {pidfile}; printf %s "$out"; exit 0; fi; sleep {step}; i=$((i+1)); done; '
+        f"rm -f {pidfile}; exit 1"
+    )
+    watcher = subprocess.Popen(
+        ["docker", "exec", container, "sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    deadline = time.monotonic() + timeout + 10
+    while watcher.poll() is None and time.monotonic() < deadline and (beside is None or beside.poll() is None):
+        time.sleep(0.05)
+    if watcher.poll() is None:  # stop the loop inside too, not only the docker CLI
+        subprocess.run(
+            ["docker", "exec", container, "sh", "-c", f"kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}"],
+            capture_output=True,
+            check=False,
+        )
+        watcher.kill()
+        watcher.wait(10)
+        return ""
+    return watcher.stdout.read() if watcher.stdout else ""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pidock_helpers import http_json, molecule_inventory, run_ok
+from pidock_helpers import http_json, molecule_inventory, run_ok, wait_inside
 
 SCENARIO = Path(__file__).resolve().parent.parent
 HOST = "faults-host"
@@ -108,14 +108,8 @@ def killed_at(step: str, playbook: str, *extra: str, kill_host_process: bool) ->
     proc = subprocess.Popen(
         _cmd(playbook, *extra), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    paused: dict[str, Any] = {}
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        done = sh(f"cat {ROOT}/.txn-paused", check=False)
-        if done.returncode == 0 and done.stdout.strip():
-            paused = json.loads(done.stdout)
-            break
-        time.sleep(0.3)
+    seen = wait_inside(HOST, f"cat {ROOT}/.txn-paused 2>/dev/null", beside=proc)
+    paused: dict[str, Any] = json.loads(seen) if seen.strip() else {}
     assert paused.get("step") == step, f"the transaction never paused at {step} (rc {proc.poll()})"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
@@ -263,11 +257,7 @@ def killed_during_image_load(tar: str, *extra: str) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    loader = ""
-    deadline = time.monotonic() + 300
-    while not loader and time.monotonic() < deadline and proc.poll() is None:
-        loader = sh(f"cat {found} 2>/dev/null", check=False).stdout.strip()
-        time.sleep(0.1)
+    loader = wait_inside(HOST, f"cat {found} 2>/dev/null", step=0.1, beside=proc).strip()
     loader = loader or sh(f"cat {found} 2>/dev/null", check=False).stdout.strip()
     sh("kill $(cat /root/image-watcher.pid) 2>/dev/null; rm -f /root/image-watcher.pid", check=False)
     assert loader, f"no host process ever opened {tar} (rc {proc.poll()})"

@@ -18,7 +18,7 @@ from typing import Any
 
 import testinfra
 import yaml
-from pidock_helpers import http_json, molecule_inventory, run_ok
+from pidock_helpers import http_json, molecule_inventory, run_ok, wait_inside
 
 PROJECT = Path(__file__).resolve().parents[3]
 SCENARIO = Path(__file__).resolve().parents[1]
@@ -315,13 +315,13 @@ def killed_when(state: str, playbook: str, *extra: str) -> float:
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        seen = ""
-        while proc.poll() is None and time.monotonic() - start < 600:
-            seen = app_update_state()
-            if seen == state:
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.3)
+        look = (
+            "s=$(docker service inspect inventory_app --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}'); "
+            f'[ "$s" = {state} ] && echo "$s"'
+        )
+        seen = wait_inside(MANAGER, look, step=0.3, timeout=600, beside=proc).strip()
+        if seen == state:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
         log.seek(0)
         OUTPUTS.append(log.read())

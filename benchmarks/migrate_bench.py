@@ -15,7 +15,9 @@ same host:
             compression and with the role's                       target: <= 1.2x raw
   downtime  freeze -> the stack serves (its health gate passed through the front door),
             from the ledger                                      target: <= 60 s
-            (and freeze -> cutover verified, which adds the checks of the served certificate)
+            (and freeze -> cutover verified, which adds the checks of the served certificate);
+            and as served: a client at 20 requests/s through the front door during each
+            migration run prints its longest gaps between two answers
   online    (--methods dump,replicate, the default) after the rollback, the same host migrated
             again with migrate_db_method: replicate: the initial copy while the bare metal serves,
             then the downtime (freeze -> stack serving) and each frozen step side by side with the
@@ -135,44 +137,49 @@ def write_through_the_stack(rows: int, files: int) -> None:
     )
 
 
+class Probe:
+    """A client at the front door while a playbook runs: 20 requests/s of /health over HTTPS
+    (molecule/compose_deploy/files/probe.py on the host). Its longest gap between two answers is
+    the downtime as served, whatever the run's own figures say."""
+
+    def __init__(self, name: str) -> None:
+        self.out = f"/root/probe-{name}.json"
+        self.result: dict = {}
+
+    def __enter__(self) -> Probe:
+        sh("docker", "cp", str(ROOT / "molecule/compose_deploy/files/probe.py"), f"{HOST}:/root/probe.py")
+        on_host(f"rm -f /root/probe.stop {self.out}")
+        argv = ["python3", "/root/probe.py", "--rate", "20", "--max-seconds", "1800", "--out", self.out]
+        sh("docker", "exec", "-d", HOST, *argv)
+        time.sleep(2)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        on_host("touch /root/probe.stop")
+        for _attempt in range(30):
+            text = sh("docker", "exec", HOST, "cat", self.out, check=False).stdout.strip()
+            if text:
+                self.result = json.loads(text)
+                return
+            time.sleep(1)
+
+    def summary(self) -> str:
+        probe = self.result
+        gaps = ", ".join(f"{length} s at {began} s" for length, began in probe.get("gaps", []))
+        return (
+            f"a client at 20 requests/s saw {probe.get('failed', '?')} of {probe.get('requests', '?')} requests fail,"
+            f" longest gap between two answers {probe.get('longest_gap_s', '?')} s (longest gaps: {gaps or 'none'})"
+        )
+
+
 def rollback(inventory: Path, env: dict[str, str], rows: int, files: int) -> None:
     """Writes through the stack, then migrate_rollback.yml with a probe at the front door."""
     write_through_the_stack(rows, files)
-    sh("docker", "cp", str(ROOT / "molecule/compose_deploy/files/probe.py"), f"{HOST}:/root/probe.py")
-    on_host("rm -f /root/probe.stop /root/probe-rollback.json")
-    sh(
-        "docker",
-        "exec",
-        "-d",
-        HOST,
-        "python3",
-        "/root/probe.py",
-        "--rate",
-        "20",
-        "--max-seconds",
-        "1800",
-        "--out",
-        "/root/probe-rollback.json",
-    )
-    time.sleep(2)
-    try:
+    with Probe("rollback") as probe:
         wall = playbook(inventory, "playbooks/migrate_rollback.yml", env=env)
-    finally:
-        on_host("touch /root/probe.stop")
-    probe: dict = {}
-    for _attempt in range(30):
-        text = sh("docker", "exec", HOST, "cat", "/root/probe-rollback.json", check=False).stdout.strip()
-        if text:
-            probe = json.loads(text)
-            break
-        time.sleep(1)
     note = (ledger().get("rollbacks") or [{}])[-1]
     carried = note.get("carried") or {}
-    print(
-        f"rollback: playbook wall {wall:.0f} s; a client at 20 requests/s saw {probe.get('failed', '?')} of"
-        f" {probe.get('requests', '?')} requests fail, longest gap between two answers"
-        f" {probe.get('longest_gap_s', '?')} s (the downtime as served)"
-    )
+    print(f"rollback: playbook wall {wall:.0f} s; {probe.summary()} (the downtime as served)")
     for table in carried.get("tables") or []:
         print(
             f"  carried table {table['table']}: {table['change']}, rows {table['rows_before']} -> {table['rows_after']}"
@@ -200,15 +207,18 @@ def frozen_steps(phases: dict, names: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
-def migrate_online(inventory: Path, env: dict[str, str], dump_downtime: float, dump_steps: dict[str, float]) -> None:
+def migrate_online(
+    inventory: Path, env: dict[str, str], dump_downtime: float, dump_steps: dict[str, float], dump_served: str
+) -> None:
     """The bare metal serves again (after the rollback): migrate it with the replicate method."""
-    wall = playbook(
-        inventory,
-        "playbooks/migrate.yml",
-        "-e",
-        json.dumps({"migrate_db_method": "replicate", "migrate_replication_allow_restart": True}),
-        env=env,
-    )
+    with Probe("online") as probe:
+        wall = playbook(
+            inventory,
+            "playbooks/migrate.yml",
+            "-e",
+            json.dumps({"migrate_db_method": "replicate", "migrate_replication_allow_restart": True}),
+            env=env,
+        )
     phases = ledger()["phases"]
     steps = frozen_steps(phases, FROZEN_REPLICATE)
     downtime = float(phases["cutover"]["downtime_seconds"])
@@ -226,6 +236,8 @@ def migrate_online(inventory: Path, env: dict[str, str], dump_downtime: float, d
         f"downtime freeze -> stack serving: dump {dump_downtime} s, replicate {downtime} s"
         f" -> {downtime / dump_downtime:.2f}x (target <= 15 s and <= 0.5x)"
     )
+    print(f"  as served, dump: {dump_served}")
+    print(f"  as served, replicate (the whole run, its restart of PostgreSQL included): {probe.summary()}")
 
 
 def main() -> None:
@@ -321,18 +333,19 @@ def main() -> None:
 
         playbook(inventory, "playbooks/migrate.yml", "-e", json.dumps({"migrate_phases": ["presync"]}), env=env)
         presync = phase_seconds(ledger()["phases"]["presync"])
-        wall = playbook(
-            inventory,
-            "playbooks/migrate.yml",
-            "-e",
-            json.dumps(
-                {
-                    "migrate_db_method": "dump",
-                    "migrate_phases": ["freeze", "dump", "restore", "delta", "verify", "cutover"],
-                }
-            ),
-            env=env,
-        )
+        with Probe("dump") as dump_probe:
+            wall = playbook(
+                inventory,
+                "playbooks/migrate.yml",
+                "-e",
+                json.dumps(
+                    {
+                        "migrate_db_method": "dump",
+                        "migrate_phases": ["freeze", "dump", "restore", "delta", "verify", "cutover"],
+                    }
+                ),
+                env=env,
+            )
         phases = ledger()["phases"]
         db = phase_seconds(phases["dump"]) + phase_seconds(phases["restore"])
         downtime = phases["cutover"]["downtime_seconds"]
@@ -362,10 +375,13 @@ def main() -> None:
             f"downtime freeze -> stack serving: {downtime} s (target <= 60 s); freeze -> cutover verified"
             f" {until_verified:.1f} s; playbook wall {wall:.0f} s"
         )
+        print(f"  as served: {dump_probe.summary()}")
         if not args.no_rollback:
             rollback(inventory, env, args.rollback_rows, args.rollback_files)
             if "replicate" in args.methods.split(","):
-                migrate_online(inventory, env, float(downtime), frozen_steps(phases, FROZEN_DUMP))
+                migrate_online(
+                    inventory, env, float(downtime), frozen_steps(phases, FROZEN_DUMP), dump_probe.summary()
+                )
                 # And back again: the replicated stack's writes carried back to the bare metal.
                 rollback(inventory, env, args.rollback_rows, args.rollback_files)
     finally:

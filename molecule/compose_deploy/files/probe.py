@@ -3,8 +3,9 @@
 
 Up to --workers requests are in flight, so a slow answer does not lower the rate sent.
 
-Prints one JSON line: requests, failed, longest_gap_s (between two successful answers),
-releases seen (in order of first appearance) and the first few errors.
+Prints one JSON line: requests, failed, longest_gap_s (between two successful answers), the
+three longest gaps with when each began (seconds since the start), releases seen (in order of
+first appearance) and the first few errors.
 Only ever talks to the URL given (loopback in the tests); bounded in time and count.
 """
 
@@ -38,6 +39,7 @@ def main() -> None:
     stats = {"sent": 0, "failed": 0, "longest": 0.0, "last_ok": start}
     releases: list[str] = []
     errors: list[str] = []
+    gaps: list[tuple[float, float]] = []  # (length, began at), the longest three
 
     def request() -> None:
         try:
@@ -57,7 +59,12 @@ def main() -> None:
                 if release not in releases:
                     releases.append(release)
                 done = time.monotonic()
-                stats["longest"] = max(stats["longest"], done - stats["last_ok"])
+                gap = done - stats["last_ok"]
+                stats["longest"] = max(stats["longest"], gap)
+                if gap > 0.5:
+                    gaps.append((gap, stats["last_ok"] - start))
+                    gaps.sort(reverse=True)
+                    del gaps[3:]
                 stats["last_ok"] = max(stats["last_ok"], done)
         except Exception as exc:  # every failure counts, whatever it is
             with lock:
@@ -89,6 +96,7 @@ def main() -> None:
         thread.join()
     stats["longest"] = max(stats["longest"], time.monotonic() - stats["last_ok"])
     result = {"requests": stats["sent"], "failed": stats["failed"], "longest_gap_s": round(stats["longest"], 3),
+              "gaps": [[round(length, 2), round(began, 1)] for length, began in gaps],
               "releases": releases, "seconds": round(time.monotonic() - start, 1), "errors": errors}
     text = json.dumps(result)
     if args.out:

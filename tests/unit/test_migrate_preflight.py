@@ -42,8 +42,9 @@ def test_preflight_refuses_by_name(tmp_path: Path, name: str, value: object, rul
     play.write_text(PLAY, encoding="utf-8")
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(play), "-e", json.dumps({name: value})],
+        [playbook, "-i", "localhost,", str(play), "-e", json.dumps({name: value})],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -10,6 +10,7 @@ import pytest
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.playbook.task import Task
 from ansible_collections.pidock.stack.plugins.action import async_progress as ap
+from fake_time import FakeTime
 
 MiB = 1024 * 1024
 JID = "j123456789.4242"
@@ -170,21 +171,6 @@ def _answer(value: Any) -> dict[str, Any]:
     if isinstance(value, Exception):
         raise value
     return dict(value)
-
-
-class FakeTime:
-    """A clock that moves only when the action sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from ansible_collections.pidock.stack.plugins.action.async_progress import next_
 from ansible_collections.pidock.stack.plugins.module_utils._progress import progress_line
 from ansible_collections.pidock.stack.plugins.modules import migrate_subscription_wait as msw
 from conftest import ModuleFailed, RunModule
+from fake_time import FakeTime
 
 PSQL = ["docker", "exec", "-i", "inventory-postgres-1", "psql", "-X", "-U", "postgres"]
 
@@ -223,15 +224,14 @@ def test_timeout_message(
 # -- main() against a faked psql and clock ---------------------------------------------------------------------
 
 
-class Server:
+class Server(FakeTime):
     """Answers each look with the next answer (a document, or an (rc, out, err) tuple); the clock moves only
     when the module sleeps."""
 
     def __init__(self, answers: list[Any]) -> None:
+        super().__init__()
         self.answers = list(answers)
         self.calls: list[tuple[list[str], Any]] = []
-        self.now = 1000.0
-        self.sleeps: list[float] = []
         self.looked_at: list[float] = []
 
     def run_command(self, module: basic.AnsibleModule, argv: list[str], **kwargs: Any) -> tuple[int, str, str]:
@@ -239,13 +239,6 @@ class Server:
         self.looked_at.append(self.now - 1000.0)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         return answer if isinstance(answer, tuple) else (0, json.dumps(answer) + "\n", "")
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

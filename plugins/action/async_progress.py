@@ -39,6 +39,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "poll": {"type": "float"},
     "timeout": {"type": "float", "default": 3600.0},
     "label": {"type": "str"},
+    "heartbeat": {"type": "str"},  # a path on the managed host
 }
 
 
@@ -141,6 +142,8 @@ class ActionModule(ActionBase):
                 )
                 return result
             if self._clock() >= due:
+                if args["heartbeat"]:
+                    self._touch(args["heartbeat"], task_vars)
                 if path:
                     record = parse_record(self._slurp(path, task_vars)) or record
                 line = next_line(record, label, host)
@@ -187,6 +190,18 @@ class ActionModule(ActionBase):
         except AnsibleError as exc:
             display.vvv(f"async_progress: cannot read {path}: {exc}")
             return None
+
+    def _touch(self, path: str, task_vars: dict[str, Any]) -> None:
+        """A sign of life for a watcher on the host (the heartbeat option); a failure is only logged."""
+        try:
+            done = self._execute_module(
+                module_name="ansible.builtin.file", module_args={"path": path, "state": "touch"}, task_vars=task_vars
+            )
+        except AnsibleError as exc:
+            display.vvv(f"async_progress: cannot touch {path}: {exc}")
+            return
+        if done.get("failed"):
+            display.vvv(f"async_progress: cannot touch {path}: {done.get('msg', 'no message')}")
 
     @contextmanager
     def _outside_check_mode(self) -> Iterator[None]:

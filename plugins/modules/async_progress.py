@@ -58,6 +58,13 @@ options:
   label:
     description: A word printed before each line after the host, such as the name of the tree being copied.
     type: str
+  heartbeat:
+    description:
+      - A file on the managed host touched each time a line is due (every O(interval) seconds while the job runs): a
+        sign of life for a process that watches the controller, such as the freeze guard of
+        M(pidock.stack.migrate_guard). A touch that fails is only logged (C(-vvv)).
+    type: str
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

@@ -101,71 +101,15 @@ cleared:
   elements: str
 """
 
-import json
 import os
 from datetime import datetime, timezone
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pidock.stack.plugins.module_utils._atomic import write_atomic
-
-_FORMAT = 1
-
-
-def _read(path: str) -> tuple[dict[str, Any], str | None]:
-    """The ledger at ``path`` and its text; a missing file is an empty ledger."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return {"format": _FORMAT, "phases": {}}, None
-    data = json.loads(text)
-    if not isinstance(data, dict) or not isinstance(data.get("phases", {}), dict):
-        raise ValueError("not a ledger (expected an object with a 'phases' object)")
-    data.setdefault("format", _FORMAT)
-    data.setdefault("phases", {})
-    return data, text
-
-
-def _apply(
-    ledger: dict[str, Any],
-    *,
-    phase: str | None,
-    entry: dict[str, Any] | None,
-    clear: list[str],
-    entries: dict[str, Any] | None = None,
-    note: dict[str, Any] | None,
-    note_key: str,
-    now: str,
-) -> tuple[dict[str, Any], list[str]]:
-    """A new ledger with ``clear`` removed, ``phase`` set to ``entry`` (then each of ``entries``) and
-    ``note`` appended."""
-    phases = dict(ledger["phases"])
-    cleared = [name for name in clear if name in phases]
-    for name in cleared:
-        del phases[name]
-    if phase is not None and entry is not None:
-        phases[phase] = entry
-    for name, value in (entries or {}).items():
-        if not isinstance(value, dict):
-            raise ValueError(f"the entry of {name} is not an object")
-        phases[name] = value
-    result = {**ledger, "phases": phases}
-    changes_something = phases != ledger["phases"]
-    if note is not None and (changes_something or cleared):
-        stamped = {"time": now, **note} if "time" not in note else dict(note)
-        if cleared and "cleared" not in stamped:
-            stamped["cleared"] = cleared
-        result[note_key] = [*ledger.get(note_key, []), stamped]
-    return result, cleared
-
-
-def _text(ledger: dict[str, Any]) -> str:
-    return json.dumps(ledger, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _write(path: str, text: str) -> None:
-    write_atomic(path, text, 0o600)
+from ansible_collections.pidock.stack.plugins.module_utils._ledger import apply_ledger as _apply
+from ansible_collections.pidock.stack.plugins.module_utils._ledger import ledger_text as _text
+from ansible_collections.pidock.stack.plugins.module_utils._ledger import read_ledger as _read
+from ansible_collections.pidock.stack.plugins.module_utils._ledger import write_ledger as _write
 
 
 def main() -> None:

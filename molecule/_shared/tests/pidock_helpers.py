@@ -104,6 +104,15 @@ def molecule_inventory(scenario: str) -> str:
     return candidates[-1]
 
 
+def _playbook(scenario: str, playbook: str, *extra: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run one of the collection's playbooks on a scenario's hosts."""
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{PROJECT}/collections")
+    env.update(ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true")
+    cmd = ["ansible-playbook", "-i", molecule_inventory(scenario), str(PROJECT / "playbooks" / playbook), *extra]
+    return cmd, env
+
+
 def run_playbook(
     scenario: str, playbook: str, *extra: str, expect_rc: int = 0, timeout: int = 900
 ) -> tuple[str, float]:
@@ -111,10 +120,7 @@ def run_playbook(
 
     Returns the output and the wall time; fails the test (with the output's tail) on another exit code.
     """
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{PROJECT}/collections")
-    env.update(ANSIBLE_FORCE_COLOR="false", ANSIBLE_NOCOLOR="true")
-    cmd = ["ansible-playbook", "-i", molecule_inventory(scenario), str(PROJECT / "playbooks" / playbook), *extra]
+    cmd, env = _playbook(scenario, playbook, *extra)
     start = time.monotonic()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     took = time.monotonic() - start
@@ -122,6 +128,14 @@ def run_playbook(
     assert done.returncode == expect_rc, f"{playbook} {extra} rc={done.returncode}:\n{out[-8000:]}"
     print(f"\n[{scenario}] {playbook} {' '.join(extra)}: rc={done.returncode} in {took:.1f} s")
     return out, took
+
+
+def start_playbook(scenario: str, playbook: str, *extra: str, output: Path) -> subprocess.Popen[bytes]:
+    """Start a playbook as run_playbook runs it, in its own process group (a test kills it with
+    os.killpg), its output going to the file ``output``."""
+    cmd, env = _playbook(scenario, playbook, *extra)
+    with open(output, "wb") as sink:
+        return subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def live_and_file_fingerprints(host: Any, cert: str, servername: str, port: int = 443) -> tuple[str, str]:

@@ -5,7 +5,10 @@ down; the failed restore stopped before cutover. Last, a second migration loses 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +16,15 @@ from urllib.parse import quote
 
 import pytest
 from _db import BARE_METAL_PSQL, STACK_PSQL, load, snapshot
-from pidock_helpers import http_json, live_and_file_fingerprints, run_ok, run_playbook
+from pidock_helpers import (
+    http,
+    http_json,
+    live_and_file_fingerprints,
+    run_ok,
+    run_playbook,
+    start_playbook,
+    wait_inside,
+)
 
 pytestmark = pytest.mark.usefixtures("rolled_back")
 
@@ -232,6 +243,54 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
         assert phases.get(phase, {}).get("status") in (None, ""), phases.get(phase)
 
 
+# Seconds of controller silence the freeze guard allows in the killed run (the role's default is 300).
+_GUARD_TIMEOUT = 8
+
+
+def _killed_while_frozen(host) -> tuple[str, float]:
+    """playbooks/migrate.yml (online) until the ledger says the catch-up runs, the bare metal frozen;
+    then SIGKILL to the controller's whole process group, as a dropped link would end it. The freeze
+    guard on the host must put the bare metal back by itself: its units run again, its app answers
+    through its nginx, and the ledger keeps replicate and prestart (the replication still runs) but
+    nothing from the freeze on. Returns the killed run's output and the seconds from the kill until
+    the bare metal answered again."""
+    with tempfile.NamedTemporaryFile(prefix="pidock-killed-", suffix=".log", delete=False) as log:
+        output = Path(log.name)
+    proc = start_playbook(
+        "migrate", "migrate.yml", "-e", json.dumps(_ONLINE | {"migrate_guard_timeout": _GUARD_TIMEOUT}), output=output
+    )
+    try:
+        seen = wait_inside(_HOST, f"grep -o '\"catchup\"' {_LEDGER} 2>/dev/null", step=0.1, beside=proc)
+        assert seen, f"the run never reached the catch-up (rc {proc.poll()}):\n{output.read_text()[-4000:]}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    killed_at = time.monotonic()
+    out = output.read_text()
+    output.unlink()
+    assert "guard" in run_ok(host, "cat /var/lib/pidock-migrate/guard.json"), "no freeze guard was armed"
+    status, _text = http(host, "https://127.0.0.1/health", insecure=True)
+    assert status != 200, "the bare metal still served: the kill came before the freeze"
+    undone = wait_inside(_HOST, 'grep -o \'"status": "undone"\' /var/lib/pidock-migrate/guard.json', timeout=120)
+    assert undone, run_ok(host, "cat /var/lib/pidock-migrate/guard.json")
+    for _attempt in range(60):
+        status, text = http(host, "https://127.0.0.1/health", insecure=True)
+        if status == 200:
+            break
+        time.sleep(0.5)
+    back = time.monotonic() - killed_at
+    assert status == 200 and json.loads(text)["release"] == "bare-metal", text
+    ledger = json.loads(host.file(_LEDGER).content_string)
+    assert {"presync", "replicate", "prestart"} <= set(ledger["phases"]), ledger["phases"]
+    assert not set(ledger["phases"]) & {"freeze", "catchup", "delta", "verify", "cutover"}, ledger["phases"]
+    note = ledger["rollbacks"][-1]
+    assert note["by"] == "guard" and "the controller was silent" in note["reason"], note
+    assert not host.file("/var/lib/pidock-migrate/units.json").exists
+    print(f"killed in the catch-up; the host put the bare metal back {back:.1f} s later ({note['reason']})")
+    return out, back
+
+
 def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     """Last test of the scenario (it changes the stage): playbooks/migrate.yml once more, as an
     operator would after a rollback, now with migrate_db_method: replicate (the first migration
@@ -251,6 +310,9 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     subprocess.run(["docker", "exec", "-d", _HOST, "python3", "/root/writer.py", "--rate", "10"], check=True)
     try:
         time.sleep(3)  # writes under way before the migration reads anything
+        killed_out, _back = _killed_while_frozen(host)
+        undone_at = time.time()
+        time.sleep(2)  # writes acknowledged by the bare metal the guard put back
         out, took = run_playbook(
             "migrate",
             "migrate.yml",
@@ -271,8 +333,11 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     # The run ends with each phase's time beside the plan's estimate, and the downtime.
     text = " ".join(out.split())
     assert "prestart: " in text and "downtime, freeze to the stack serving: " in text and "(plan: " in text, out[-3000:]
-    # The initial copy printed its progress (rows against the bare metal's estimates, tables ready) while it ran.
-    copy_lines = [line for line in out.splitlines() if "initial copy: copy" in line and " rows" in line]
+    # The run after the kill says what the guard did.
+    assert "An earlier run went silent while the bare metal was frozen" in text, out[-3000:]
+    # The initial copy (in the killed run: the next one kept the replication) printed its progress (rows
+    # against the bare metal's estimates, tables ready) while it ran.
+    copy_lines = [line for line in killed_out.splitlines() if "initial copy: copy" in line and " rows" in line]
     print("initial copy progress:", *copy_lines[:3], sep="\n  ")
     assert len(copy_lines) >= 2 and any(" tables" in line for line in copy_lines), out[-3000:]
     ledger = json.loads(host.file(_LEDGER).content_string)
@@ -298,6 +363,9 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
         f" {phases['prestart']['start_seconds']} s"
     )
     assert rate >= 5, written
+    # The bare metal the guard put back took writes again; they are checked below with all the others.
+    after_undo = [w for w in acked if undone_at < w["at"] < frozen_at]
+    assert len(after_undo) >= 5, f"{len(after_undo)} writes acknowledged between the guard's undo and the freeze"
     assert len(written["rows"]) >= 20 and len(written["files"]) >= 20, written
 
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)

@@ -284,7 +284,10 @@ def look(directory: str, token: str, now: float, run: Runner) -> tuple[str, dict
         if action == "wait":
             return action, None
         if action == "exit":
-            return action, {"action": "ended", "why": why, "at": utc(now)}
+            outcome = {"action": "ended", "why": why, "at": utc(now)}
+            if guard.get("status") in ACTIVE:  # nobody watches any more: the fence must not pass
+                write_guard(directory, {**guard, "status": "ended", "outcome": outcome, "ended_at": now})
+            return action, outcome
         if action == "undo":
             outcome = undo(directory, guard, why, now, run)
         else:
@@ -324,6 +327,24 @@ def arm(directory: str, settings: Mapping[str, Any], now: float) -> tuple[dict[s
         return guard, old, True
 
 
+def switching_refusal(guard: Mapping[str, Any] | None, token: str) -> str | None:
+    """Why the fence refuses to hand over to the switch (None: it may)."""
+    if guard is None or guard.get("token") != token:
+        return (
+            "no freeze guard armed by this run: the cutover does not stop the bare metal without one "
+            "(run the migration again; it arms the guard before the frozen phases)"
+        )
+    if guard.get("status") == "undone":
+        outcome = guard.get("outcome") or {}
+        return (
+            f"the host put the bare metal back at {outcome.get('at', '?')} ({outcome.get('why', '?')}); "
+            "the stack was not switched and the bare metal serves. Run the migration again: it freezes afresh"
+        )
+    if guard.get("status") not in ACTIVE:
+        return f"the freeze guard is {guard.get('status')}, not armed: the cutover does not go ahead"
+    return None
+
+
 def to_switching(
     directory: str, token: str, now: float, stop_units: Sequence[str], marker: str, run: Runner
 ) -> tuple[dict[str, Any], bool]:
@@ -332,19 +353,9 @@ def to_switching(
     undid (the bare metal serves again) or belongs to no run of this token."""
     with GuardLock(directory):
         guard = read_guard(directory)
-        if guard is None or guard.get("token") != token:
-            raise GuardError(
-                "no freeze guard armed by this run: the cutover does not stop the bare metal without one "
-                "(run the migration again; it arms the guard before the frozen phases)"
-            )
-        if guard.get("status") == "undone":
-            outcome = guard.get("outcome") or {}
-            raise GuardError(
-                f"the host put the bare metal back at {outcome.get('at', '?')} ({outcome.get('why', '?')}); "
-                "the stack was not switched and the bare metal serves. Run the migration again: it freezes afresh"
-            )
-        if guard.get("status") not in ACTIVE:
-            raise GuardError(f"the freeze guard is {guard.get('status')}, not armed: the cutover does not go ahead")
+        refusal = switching_refusal(guard, token)
+        if refusal or guard is None:
+            raise GuardError(refusal or "no guard")
         changed = guard.get("status") != "switching"
         if changed:
             guard = {**guard, "status": "switching", "switching_at": now, "touched_at": now}

@@ -333,7 +333,10 @@ def release_plan(
 
 
 def colour_clash(
-    target: str, target_meta: Mapping[str, Any] | None, current: str, current_meta: Mapping[str, Any] | None,
+    target: str,
+    target_meta: Mapping[str, Any] | None,
+    current: str,
+    current_meta: Mapping[str, Any] | None,
     plan: Mapping[str, Any],
 ) -> str:
     """Why a blue/green switch to ``target`` cannot happen without interrupting the service ("" when it can).

@@ -92,7 +92,8 @@ options:
     elements: str
     default: []
   compose_root:
-    description: The stack's root, where its switch keeps its journal and lock.
+    description:
+      - The stack's root, where its switch keeps its journal and lock. Required with O(state=armed).
     type: path
   stop_units:
     description: With O(state=switching), the bare-metal units stopped once the guard is C(switching).
@@ -180,6 +181,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._migrate_guard import
     disarm,
     read_guard,
     run_command,
+    switching_refusal,
     to_switching,
     watch,
 )
@@ -209,7 +211,7 @@ def main() -> None:
             "stop_units": {"type": "list", "elements": "str", "default": []},
             "serving_marker": {"type": "path"},
         },
-        required_if=[("state", "armed", ("token", "ledger")), ("state", "switching", ("token",))],
+        required_if=[("state", "armed", ("token", "ledger", "compose_root")), ("state", "switching", ("token",))],
         supports_check_mode=True,
     )
     p = module.params
@@ -231,7 +233,10 @@ def main() -> None:
         elif p["state"] == "armed":
             changed = current is None or current.get("token") != p["token"] or before not in ("armed", "switching")
         else:
-            changed = before != "switching"
+            refusal = switching_refusal(current, p["token"])
+            if refusal:
+                module.fail_json(msg=refusal, previous=before)
+            changed = before != "switching" or bool(p["stop_units"])
         module.exit_json(changed=changed, previous=before, guard=current or {}, outcome={})
 
     try:

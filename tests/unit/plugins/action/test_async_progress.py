@@ -15,6 +15,7 @@ from fake_time import FakeTime
 MiB = 1024 * 1024
 JID = "j123456789.4242"
 PROGRESS = "/var/tmp/p.json"
+HEARTBEAT = "/var/lib/pidock-migrate/guard.heartbeat"
 
 
 def _record(**fields: Any) -> dict[str, Any]:
@@ -145,6 +146,7 @@ class FakeHost:
         self.calls: list[tuple[str, dict[str, Any], bool]] = []
         self.cleanup: dict[str, Any] | Exception = {"ansible_job_id": JID, "erased": f"/root/.ansible_async/{JID}"}
         self.remove: dict[str, Any] | Exception = {"changed": True, "path": PROGRESS, "state": "absent"}
+        self.touch: dict[str, Any] | Exception = {"changed": True, "path": HEARTBEAT, "state": "file"}
         self.action: ap.ActionModule | None = None
 
     def __call__(self, module_name: str, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +158,8 @@ class FakeHost:
             return _answer(self.cleanup)
         if module_name == "ansible.builtin.slurp":
             return _answer(self.slurps.pop(0) if self.slurps else {"failed": True, "msg": "file not found"})
+        if module_name == "ansible.builtin.file" and module_args.get("state") == "touch":
+            return _answer(self.touch)
         if module_name == "ansible.builtin.file":
             return _answer(self.remove)
         raise AssertionError(f"unexpected module {module_name}")
@@ -418,3 +422,39 @@ def test_a_late_look_prints_one_line_not_a_backlog(shown: dict[str, list[str]]) 
     _run(action)
     assert clock.sleeps == [25, 25, 25]
     assert len(shown["lines"]) == 3  # at 0, 25 and 50 s: each look is past the due time once
+
+
+def test_heartbeat_touches_the_file_each_time_a_line_is_due(shown: dict[str, list[str]]) -> None:
+    """Looks every 2 s for 24 s, lines at 10 and 20 s: a touch just before each line's read, none
+    at the other looks; none at all without the option."""
+    host = FakeHost([RUNNING] * 12 + [FINISHED], [_slurped(json.dumps(_record()).encode())] * 2)
+    result = _run(_action(host, FakeTime(), {**ARGS, "interval": 10, "poll": 2, "heartbeat": HEARTBEAT}))
+    touches = [args for _name, args, _check in host.calls if args.get("state") == "touch"]
+    assert len(result["progress_lines"]) == 2
+    assert touches == [{"path": HEARTBEAT, "state": "touch"}] * 2
+    assert [n for n in host.names() if n != "async_status:status"] == [
+        "file:touch",
+        "slurp:",
+        "file:touch",
+        "slurp:",
+        "async_status:cleanup",
+        "file:absent",
+    ]
+
+    without = FakeHost([RUNNING] * 12 + [FINISHED], [_slurped(json.dumps(_record()).encode())] * 2)
+    _run(_action(without, FakeTime(), {**ARGS, "interval": 10, "poll": 2}))
+    assert "file:touch" not in without.names()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [AnsibleConnectionFailure("reset by peer"), {"failed": True, "msg": "Permission denied"}],
+    ids=["raises", "fails"],
+)
+def test_a_failing_heartbeat_never_fails_the_task(shown: dict[str, list[str]], answer: Any) -> None:
+    host = FakeHost([RUNNING, RUNNING, FINISHED], [_slurped(json.dumps(_record()).encode())] * 2)
+    host.touch = answer
+    result = _run(_action(host, FakeTime(), {**ARGS, "heartbeat": HEARTBEAT}))
+    assert "failed" not in result and result["changed"] is True
+    assert len(result["progress_lines"]) == 2 == host.names().count("file:touch")
+    assert shown["warnings"] == []

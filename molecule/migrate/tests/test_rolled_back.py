@@ -245,6 +245,8 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
 
 # Seconds of controller silence the freeze guard allows in the killed run (the role's default is 300).
 _GUARD_TIMEOUT = 8
+# Prints something once the ledger's catchup entry says started (the notes of earlier rollbacks name it too).
+_CATCHUP_STARTED = f"grep -A4 '\"catchup\": {{' {_LEDGER} 2>/dev/null | grep -o '\"status\": \"started\"'"
 
 
 def _killed_while_frozen(host) -> tuple[str, float]:
@@ -260,7 +262,7 @@ def _killed_while_frozen(host) -> tuple[str, float]:
         "migrate", "migrate.yml", "-e", json.dumps(_ONLINE | {"migrate_guard_timeout": _GUARD_TIMEOUT}), output=output
     )
     try:
-        seen = wait_inside(_HOST, f"grep -o '\"catchup\"' {_LEDGER} 2>/dev/null", step=0.1, beside=proc)
+        seen = wait_inside(_HOST, _CATCHUP_STARTED, step=0.1, beside=proc)
         assert seen, f"the run never reached the catch-up (rc {proc.poll()}):\n{output.read_text()[-4000:]}"
     finally:
         if proc.poll() is None:
@@ -269,7 +271,8 @@ def _killed_while_frozen(host) -> tuple[str, float]:
     killed_at = time.monotonic()
     out = output.read_text()
     output.unlink()
-    assert "guard" in run_ok(host, "cat /var/lib/pidock-migrate/guard.json"), "no freeze guard was armed"
+    guard = json.loads(run_ok(host, "cat /var/lib/pidock-migrate/guard.json"))
+    assert guard["status"] == "armed" and guard["timeout"] == _GUARD_TIMEOUT, guard
     status, _text = http(host, "https://127.0.0.1/health", insecure=True)
     assert status != 200, "the bare metal still served: the kill came before the freeze"
     undone = wait_inside(_HOST, 'grep -o \'"status": "undone"\' /var/lib/pidock-migrate/guard.json', timeout=120)

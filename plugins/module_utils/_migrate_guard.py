@@ -291,7 +291,9 @@ def look(directory: str, token: str, now: float, run: Runner) -> tuple[str, dict
         if action == "undo":
             outcome = undo(directory, guard, why, now, run)
         else:
-            outcome = {"action": "served", "why": why, "at": utc(now)}
+            # The time the stack was seen serving: a resumed cutover records it as the end of the downtime.
+            seen = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: UP017
+            outcome = {"action": "served", "why": why, "at": utc(now), "seen": seen}
         write_guard(directory, {**guard, "status": outcome["action"], "outcome": outcome, "ended_at": now})
         return action, outcome
 

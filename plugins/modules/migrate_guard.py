@@ -163,7 +163,7 @@ previous:
 outcome:
   description:
     - What the guard did when it ended (C(action) V(undone), V(served), V(replaced) or V(ended), C(why), C(at),
-      and for V(undone) C(cleared) and C(units_started)).
+      for V(undone) C(cleared) and C(units_started), for V(served) C(seen), the time with microseconds).
     - With O(watch), the watcher's outcome. With O(state=disarmed), the outcome of a guard that had ended by itself.
   returned: always
   type: dict

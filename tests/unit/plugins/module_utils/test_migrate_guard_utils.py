@@ -750,6 +750,7 @@ def test_watch_ends_as_served_when_the_switch_commits(work: Path, stack: Path) -
         "action": "served",
         "why": "the stack's switch passed its gate: the stack serves",
         "at": "2026-11-29T06:17:00Z",
+        "seen": "2026-11-29T06:17:00.000000Z",
     }
     assert len(clock.sleeps) == 10  # it waited while the switch ran, silence or not
     assert run.calls == []

@@ -60,11 +60,10 @@ options:
     type: str
   heartbeat:
     description:
-      - A file on the managed host touched each time a line is due (every O(interval) seconds while the job runs): a
-        sign of life for a process that watches the controller, such as the freeze guard of
+      - A file on the managed host touched each time a line is due, every O(interval) seconds while the job runs.
+      - It is a sign of life for a process that watches the controller, such as the freeze guard of
         M(pidock.stack.migrate_guard). A touch that fails is only logged (C(-vvv)).
     type: str
-    version_added: 0.3.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: migrate_guard
 short_description: The freeze guard of a pidock.stack migration, which puts the bare metal back when the controller dies
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - From the freeze to the switch to the stack, nothing serves the app, and the steps in between are Ansible tasks. The
     guard is a process on the migrated host, started at the freeze (O(state=armed) with O(watch=true), as an async

@@ -347,6 +347,23 @@ def switching_refusal(guard: Mapping[str, Any] | None, token: str) -> str | None
     return None
 
 
+def ledger_refusal(guard: Mapping[str, Any] | None, token: str) -> str | None:
+    """Why a run may no longer write the ledger (None: it may): the guard this run armed put the bare
+    metal back (its frozen phases would be recorded over a bare metal that serves again), or another
+    run guards the bare metal now."""
+    if guard is None:
+        return None
+    if guard.get("token") == token and guard.get("status") == "undone":
+        outcome = guard.get("outcome") or {}
+        return (
+            f"the host put the bare metal back at {outcome.get('at', '?')} ({outcome.get('why', '?')}): "
+            "this run's phases are not recorded over it. Run the migration again: it freezes afresh"
+        )
+    if guard.get("token") != token and guard.get("status") in ACTIVE:
+        return "another run of the migration guards this host now: this run records nothing more"
+    return None
+
+
 def to_switching(
     directory: str, token: str, now: float, stop_units: Sequence[str], marker: str, run: Runner
 ) -> tuple[dict[str, Any], bool]:

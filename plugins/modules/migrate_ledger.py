@@ -54,6 +54,16 @@ options:
     description: Top-level list that O(note) is appended to.
     type: str
     default: rollbacks
+  guard_dir:
+    description:
+      - The work directory of the freeze guard (M(pidock.stack.migrate_guard)). With O(guard_token), the change is
+        made under the guard's lock, and refused when the guard this run armed has put the bare metal back, or
+        another run's guard watches the host now. A slow controller that comes back after the guard acted records
+        nothing more.
+    type: path
+  guard_token:
+    description: The token this run armed the guard with.
+    type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -110,6 +120,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._ledger import apply_
 from ansible_collections.pidock.stack.plugins.module_utils._ledger import ledger_text as _text
 from ansible_collections.pidock.stack.plugins.module_utils._ledger import read_ledger as _read
 from ansible_collections.pidock.stack.plugins.module_utils._ledger import write_ledger as _write
+from ansible_collections.pidock.stack.plugins.module_utils._migrate_guard import GuardLock, ledger_refusal, read_guard
 
 
 def main() -> None:
@@ -122,11 +133,28 @@ def main() -> None:
             "entries": {"type": "dict", "default": {}},
             "note": {"type": "dict"},
             "note_key": {"type": "str", "default": "rollbacks", "no_log": False},
+            "guard_dir": {"type": "path"},
+            "guard_token": {"type": "str", "no_log": False},
         },
-        required_together=[("phase", "entry")],
+        required_together=[("phase", "entry"), ("guard_dir", "guard_token")],
         supports_check_mode=True,
     )
     params = module.params
+    guard_dir = params["guard_dir"]
+    if guard_dir and os.path.isdir(guard_dir):
+        # Under the guard's lock: the guard clears the ledger under it too, so the two never interleave.
+        with GuardLock(guard_dir):
+            refusal = ledger_refusal(read_guard(guard_dir), params["guard_token"])
+            if refusal:
+                module.fail_json(msg=f"ledger not written: {refusal}")
+            result = _change(module, params)
+    else:
+        result = _change(module, params)
+    module.exit_json(**result)
+
+
+def _change(module: AnsibleModule, params: dict[str, Any]) -> dict[str, Any]:
+    """Read the ledger, apply the change, write it when it changed; the module's result."""
     path: str = params["path"]
     try:
         ledger, before = _read(path)
@@ -160,7 +188,7 @@ def main() -> None:
     result: dict[str, Any] = {"changed": changed, "ledger": new, "cleared": cleared}
     if module._diff and changed:
         result["diff"] = {"before_header": path, "after_header": path, "before": before or "", "after": after}
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == "__main__":

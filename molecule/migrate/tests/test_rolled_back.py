@@ -247,6 +247,10 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
 _GUARD_TIMEOUT = 8
 # ... and no slack for the plan's estimates (3x the delta's would add 15 s here).
 _GUARD_FAST = {"migrate_guard_timeout": _GUARD_TIMEOUT, "migrate_guard_slack": 0}
+# A run that goes on to the switch needs more: catchup, delta and verify hold their ledger writes, so a
+# live controller gives no sign of life for about 8 s there (more beside another scenario). With 8 s
+# the guard put the bare metal back behind a live run, and the fence stopped it before the switch.
+_GUARD_LIVE = {"migrate_guard_timeout": 30, "migrate_guard_slack": 0}
 # Prints something once the ledger's catchup entry says started (the notes of earlier rollbacks name it too).
 _CATCHUP_STARTED = f'grep -A4 \'"catchup": {{\' {_LEDGER} 2>/dev/null | grep -o \'"status": "started"\''
 
@@ -303,7 +307,7 @@ def _killed_while_switching(host) -> str:
     run_ok(host, f"rm -f {root}/.txn-paused && echo gate > {root}/.txn-pause")
     with tempfile.NamedTemporaryFile(prefix="pidock-killed-", suffix=".log", delete=False) as log:
         output = Path(log.name)
-    proc = start_playbook("migrate", "migrate.yml", "-e", json.dumps(_ONLINE | _GUARD_FAST), output=output)
+    proc = start_playbook("migrate", "migrate.yml", "-e", json.dumps(_ONLINE | _GUARD_LIVE), output=output)
     seen = ""
     try:
         seen = wait_inside(_HOST, f"cat {root}/.txn-paused 2>/dev/null", beside=proc)
@@ -319,7 +323,7 @@ def _killed_while_switching(host) -> str:
     try:
         assert json.loads(run_ok(host, "cat /var/lib/pidock-migrate/guard.json"))["status"] == "switching"
         assert "inactive" in host.run("systemctl is-active nginx.service inventory.service").stdout
-        time.sleep(_GUARD_TIMEOUT + 2)  # silent past the limit, but the switch holds its lock: the guard waits
+        time.sleep(_GUARD_LIVE["migrate_guard_timeout"] + 2)  # silent past the limit; the switch holds its lock
         assert json.loads(run_ok(host, "cat /var/lib/pidock-migrate/guard.json"))["status"] == "switching"
     finally:
         run_ok(host, f"rm -f {root}/.txn-pause")

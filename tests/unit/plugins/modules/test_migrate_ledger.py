@@ -117,3 +117,28 @@ def test_entries_end_one_phase_and_start_the_next_in_one_write(run_module, tmp_p
     assert _run(run_module, ledger, entries={"delta": {"status": "started"}})["changed"] is True
     with pytest.raises(ModuleFailed, match="the entry of verify is not an object"):
         _run(run_module, ledger, entries={"verify": "started"})
+
+
+def test_a_run_whose_guard_put_the_bare_metal_back_records_nothing(run_module, tmp_path) -> None:
+    """With the freeze guard's token: written under its lock, refused once that guard undid or while
+    another run's guard watches; an older run's ended guard does not matter."""
+    ledger = tmp_path / "ledger.json"
+    guard = tmp_path / "guard.json"
+    entry = {"status": "verified"}
+    args = {"phase": "verify", "entry": entry, "guard_dir": str(tmp_path), "guard_token": "mine"}
+
+    guard.write_text(json.dumps({"token": "older", "status": "undone", "outcome": {"at": "x", "why": "y"}}))
+    assert _run(run_module, ledger, **args)["changed"] is True
+
+    guard.write_text(json.dumps({"token": "mine", "status": "armed"}))
+    assert _run(run_module, ledger, **(args | {"entry": {"status": "verified", "n": 2}}))["changed"] is True
+
+    guard.write_text(json.dumps({"token": "mine", "status": "undone", "outcome": {"at": "T", "why": "silent 301 s"}}))
+    refused = r"ledger not written: the host put the bare metal back at T \(silent 301 s\)"
+    with pytest.raises(ModuleFailed, match=refused):
+        _run(run_module, ledger, **(args | {"entry": {"status": "verified", "n": 3}}))
+
+    guard.write_text(json.dumps({"token": "another", "status": "switching"}))
+    with pytest.raises(ModuleFailed, match="another run of the migration guards this host now"):
+        _run(run_module, ledger, **(args | {"entry": {"status": "verified", "n": 4}}))
+    assert json.loads(ledger.read_text())["phases"]["verify"] == {"status": "verified", "n": 2}

@@ -625,11 +625,15 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     ports = []
     stack_ports = {int(p) for p in cfg.get("stack_ports", [])}
     source_units = set(cfg.get("source_units", []))
+    # Once the cutover has begun, the stack's switch may have started its front: Docker's proxy on the
+    # stack's ports is then the stack itself (a controller that died in the switch), not a conflict.
+    switching = ((facts.get("ledger") or {}).get("phases") or {}).get("cutover", {}).get("status") == "started"
     for line in facts.get("listeners") or []:
         fields = line.split()
         if len(fields) != 4 or not fields[0].isdigit() or int(fields[0]) not in stack_ports:
             continue
         freed = fields[3] in source_units
+        stack = switching and fields[3] == "docker.service"
         ports.append(
             {
                 "port": int(fields[0]),
@@ -637,9 +641,10 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
                 "process": fields[2],
                 "unit": fields[3],
                 "freed_at_cutover": freed,
+                "held_by_stack": stack,
             }
         )
-        if not freed:
+        if not freed and not stack:
             blockers.append(f"port {fields[0]} is held by {fields[2]} ({fields[3]}), not by a bare-metal unit")
 
     # ---- writes only the stack holds

@@ -182,6 +182,30 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str], list[str]]] 
         [],
     ),
     (
+        "port held by Docker's proxy before the cutover",
+        _set("listeners.1", "80 0.0.0.0:80 docker-proxy docker.service"),
+        ["port 80 is held by docker-proxy (docker.service)"],
+        [],
+    ),
+    (
+        "port held by Docker's proxy once the cutover began: the stack's switch",
+        lambda facts: (
+            _set("listeners.1", "80 0.0.0.0:80 docker-proxy docker.service")(facts),
+            _set("ledger", {"phases": {"cutover": {"status": "started"}}})(facts),
+        ),
+        [],
+        [],
+    ),
+    (
+        "port held by another unit once the cutover began",
+        lambda facts: (
+            _set("listeners.1", "80 0.0.0.0:80 apache2 apache2.service")(facts),
+            _set("ledger", {"phases": {"cutover": {"status": "started"}}})(facts),
+        ),
+        ["port 80 is held by apache2 (apache2.service)"],
+        [],
+    ),
+    (
         "port held by a process outside units",
         _set("listeners.0", "443 [::]:443 caddy -"),
         ["port 443 is held by caddy (-)"],

@@ -131,6 +131,38 @@ def migrate_next_phase(phases: Sequence[str], index: int, ledger: Mapping[str, A
     return ""
 
 
+def migrate_refreeze(
+    ledger: Mapping[str, Any] | None,
+    is_active_lines: Sequence[str],
+    writers: Sequence[str],
+    run_phases: Sequence[str],
+    frozen_phases: Sequence[str],
+) -> dict[str, Any]:
+    """Whether a migration the ledger records as frozen still is: ``{clear, why, error}``.
+
+    ``is_active_lines`` is ``systemctl is-active <writers...>``'s output, one line per writer. Between a
+    verified freeze and a verified cutover, a writer that runs again (a reboot starts enabled units)
+    means the bare metal took writes the frozen phases never saw: the phases from the freeze on are
+    cleared so this run freezes again (``clear``, ``why``), or, when this run does not include the
+    freeze, it stops (``error``). Nothing to do returns empty values.
+    """
+    phases = dict((ledger or {}).get("phases") or {})
+    status = {name: str(dict(phases.get(name) or {}).get("status") or "") for name in ("freeze", "cutover")}
+    nothing: dict[str, Any] = {"clear": [], "why": "", "error": ""}
+    if status["freeze"] != "verified" or status["cutover"] == "verified":
+        return nothing
+    running = [str(w) for w, line in zip(writers, is_active_lines, strict=False) if str(line).strip() == "active"]
+    if not running:
+        return nothing
+    why = (
+        f"{', '.join(running)} ran again after the freeze (a reboot starts enabled units): the bare metal took"
+        " writes the frozen phases never saw"
+    )
+    clear = [name for name in frozen_phases if name in phases]
+    error = "" if "freeze" in run_phases else f"{why}. Run the migration from the freeze on (it freezes again)"
+    return {"clear": clear, "why": why, "error": error}
+
+
 _REPORT_PHASES = (
     "presync",
     "replicate",
@@ -195,5 +227,6 @@ class FilterModule:
             "migrate_volume_paths": migrate_volume_paths,
             "migrate_tree_record": migrate_tree_record,
             "migrate_next_phase": migrate_next_phase,
+            "migrate_refreeze": migrate_refreeze,
             "migrate_phase_report": migrate_phase_report,
         }

@@ -220,6 +220,15 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200 and body.get("release") != "migrated-1", body
     run_ok(host, BARE_METAL_PSQL, "ALTER TABLE categories ADD COLUMN added_while_replicating integer")
+    # As a reboot while frozen would leave the host: the ledger says frozen, the writer runs (enabled).
+    run_ok(host, "systemctl is-active inventory.service")
+    run_ok(
+        host,
+        "python3 -c \"import json; p = '%s'; d = json.load(open(p)); d['phases']['freeze'] = {'status': 'verified',"
+        " 'started': '2026-01-01T00:00:00.000000Z', 'verified': '2026-01-01T00:00:01.000000Z', 'resumed': False};"
+        " open(p, 'w').write(json.dumps(d))\"",
+        _LEDGER,
+    )
     try:
         out, _took = run_playbook(
             "migrate",
@@ -231,6 +240,10 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
     finally:
         run_ok(host, BARE_METAL_PSQL, "ALTER TABLE categories DROP COLUMN IF EXISTS added_while_replicating")
     text = " ".join(out.split())
+    # The run found the writer running under a ledger that said frozen, and froze again first.
+    notes = json.loads(host.file(_LEDGER).content_string)["rollbacks"]
+    refrozen = [n for n in notes if "inventory.service ran again after the freeze" in n.get("reason", "")]
+    assert refrozen and refrozen[-1]["cleared"] == ["freeze"], notes[-3:]
     assert "Migration stopped in phase catchup" in text, out[-3000:]
     assert "The schema changed while the database replicated" in text, out[-3000:]
     assert "table public.categories: column added_while_replicating was added" in text, out[-3000:]

@@ -9,6 +9,7 @@ from ansible_collections.pidock.stack.plugins.filter.migrate_host import (
     FilterModule,
     migrate_next_phase,
     migrate_phase_report,
+    migrate_refreeze,
     migrate_secret_conflicts,
     migrate_tree_record,
     migrate_units_state,
@@ -186,6 +187,7 @@ def test_filters_are_registered() -> None:
         "migrate_tree_record",
         "migrate_next_phase",
         "migrate_phase_report",
+        "migrate_refreeze",
     }
 
 
@@ -241,3 +243,59 @@ def _entry(seconds: float, status: str = "verified") -> dict[str, Any]:
 )
 def test_phase_report(phases, estimate, lines):
     assert migrate_phase_report({"phases": phases}, estimate) == lines
+
+
+_FROZEN = ["freeze", "catchup", "dump", "restore", "delta", "verify", "cutover"]
+_WRITERS = ["inventory.service", "inventory-worker.service"]
+_ALL_PHASES = ["presync", "replicate", "prestart", "freeze", "catchup", "delta", "verify", "cutover"]
+
+
+def _ledger(**statuses: str) -> dict[str, Any]:
+    return {"phases": {name: {"status": status} for name, status in statuses.items()}}
+
+
+@pytest.mark.parametrize(
+    ("ledger", "lines", "run_phases", "clear", "error"),
+    [
+        (_ledger(presync="verified"), ["active", "active"], _ALL_PHASES, [], False),
+        (_ledger(freeze="started"), ["active", "inactive"], _ALL_PHASES, [], False),
+        (_ledger(freeze="verified", cutover="verified"), ["active", "active"], _ALL_PHASES, [], False),
+        (_ledger(freeze="verified", catchup="started"), ["inactive", "inactive"], _ALL_PHASES, [], False),
+        (_ledger(freeze="verified", catchup="started"), ["failed", "activating"], _ALL_PHASES, [], False),
+        (
+            _ledger(replicate="verified", freeze="verified", catchup="verified", delta="started"),
+            ["inactive", "active"],
+            _ALL_PHASES,
+            ["freeze", "catchup", "delta"],
+            False,
+        ),
+        (
+            _ledger(freeze="verified", verify="verified", cutover="started"),
+            ["active"],
+            ["cutover"],
+            ["freeze", "verify", "cutover"],
+            True,
+        ),
+    ],
+    ids=[
+        "not-frozen-yet",
+        "freeze-not-verified",
+        "cut-over",
+        "still-frozen",
+        "failed-is-not-running",
+        "a-writer-runs-again",
+        "run-without-freeze-stops",
+    ],
+)
+def test_migrate_refreeze(
+    ledger: dict[str, Any], lines: list[str], run_phases: list[str], clear: list[str], error: bool
+) -> None:
+    found = migrate_refreeze(ledger, lines, _WRITERS, run_phases, _FROZEN)
+    assert found["clear"] == clear
+    assert bool(found["error"]) is error
+    if clear:
+        assert found["why"].startswith(_WRITERS[lines.index("active")] + " ran again after the freeze")
+        if error:
+            assert found["error"].endswith("Run the migration from the freeze on (it freezes again)")
+    else:
+        assert found == {"clear": [], "why": "", "error": ""}

@@ -138,17 +138,17 @@ def migrate_refreeze(
     run_phases: Sequence[str],
     frozen_phases: Sequence[str],
 ) -> dict[str, Any]:
-    """Whether a migration the ledger records as frozen still is: ``{clear, why, error}``.
+    """Whether a migration the ledger records as frozen still is: ``{phases, why, error}``.
 
     ``is_active_lines`` is ``systemctl is-active <writers...>``'s output, one line per writer. Between a
     verified freeze and a verified cutover, a writer that runs again (a reboot starts enabled units)
     means the bare metal took writes the frozen phases never saw: the phases from the freeze on are
-    cleared so this run freezes again (``clear``, ``why``), or, when this run does not include the
+    cleared so this run freezes again (``phases``, ``why``), or, when this run does not include the
     freeze, it stops (``error``). Nothing to do returns empty values.
     """
     phases = dict((ledger or {}).get("phases") or {})
     status = {name: str(dict(phases.get(name) or {}).get("status") or "") for name in ("freeze", "cutover")}
-    nothing: dict[str, Any] = {"clear": [], "why": "", "error": ""}
+    nothing: dict[str, Any] = {"phases": [], "why": "", "error": ""}
     if status["freeze"] != "verified" or status["cutover"] == "verified":
         return nothing
     running = [str(w) for w, line in zip(writers, is_active_lines, strict=False) if str(line).strip() == "active"]
@@ -160,7 +160,7 @@ def migrate_refreeze(
     )
     clear = [name for name in frozen_phases if name in phases]
     error = "" if "freeze" in run_phases else f"{why}. Run the migration from the freeze on (it freezes again)"
-    return {"clear": clear, "why": why, "error": error}
+    return {"phases": clear, "why": why, "error": error}
 
 
 _REPORT_PHASES = (

@@ -291,11 +291,11 @@ def test_migrate_refreeze(
     ledger: dict[str, Any], lines: list[str], run_phases: list[str], clear: list[str], error: bool
 ) -> None:
     found = migrate_refreeze(ledger, lines, _WRITERS, run_phases, _FROZEN)
-    assert found["clear"] == clear
+    assert found["phases"] == clear
     assert bool(found["error"]) is error
     if clear:
         assert found["why"].startswith(_WRITERS[lines.index("active")] + " ran again after the freeze")
         if error:
             assert found["error"].endswith("Run the migration from the freeze on (it freezes again)")
     else:
-        assert found == {"clear": [], "why": "", "error": ""}
+        assert found == {"phases": [], "why": "", "error": ""}

@@ -388,6 +388,24 @@ def to_switching(
         return guard, changed
 
 
+def outcome_report(previous: str | None, outcome: Mapping[str, Any]) -> str:
+    """What a run that takes the guard over says about an earlier run's guard that acted ('' when none did)."""
+    if previous not in ("undone", "served"):
+        return ""
+    if outcome.get("action") == "undone":
+        done = (
+            f"put the bare metal back (units started: {', '.join(outcome.get('units_started') or [])}; "
+            f"ledger cleared: {', '.join(outcome.get('cleared') or [])})"
+        )
+    else:
+        done = "let the stack serve (its switch had passed its gate)"
+    text = (
+        f"An earlier run went silent while the bare metal was frozen: {outcome.get('why', '?')}. "
+        f"At {outcome.get('at', '?')} the host {done}."
+    )
+    return f"{text} {outcome['units_error']}" if outcome.get("units_error") else text
+
+
 def disarm(directory: str, now: float) -> tuple[dict[str, Any] | None, str | None, bool]:
     """End the guard, whoever armed it. Returns the guard after, its status before, and whether it changed.
     A guard that undid keeps its outcome (the caller reports it); its status becomes ``disarmed``."""

@@ -168,6 +168,11 @@ outcome:
   returned: always
   type: dict
   sample: {"action": "undone", "why": "the controller was silent for 301 s in phase delta (limit 300 s)"}
+report:
+  description: With O(state=disarmed), one sentence on what an earlier run's guard did (empty when it did nothing).
+  returned: when O(state=disarmed)
+  type: str
+  sample: "An earlier run went silent while the bare metal was frozen: ... At 2026-11-29T06:52:41Z the host put ..."
 """
 
 import os
@@ -179,6 +184,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._migrate_guard import
     GuardError,
     arm,
     disarm,
+    outcome_report,
     read_guard,
     run_command,
     switching_refusal,
@@ -218,7 +224,7 @@ def main() -> None:
     path: str = p["path"]
     if not os.path.isdir(path):
         if p["state"] == "disarmed":
-            module.exit_json(changed=False, previous=None, guard={}, outcome={})
+            module.exit_json(changed=False, previous=None, guard={}, outcome={}, report="")
         module.fail_json(msg=f"the work directory {path} does not exist")
     if p["timeout"] <= 0 or p["poll"] <= 0 or p["slack"] < 0:
         module.fail_json(msg="timeout and poll must be more than 0, slack 0 or more")
@@ -244,6 +250,7 @@ def main() -> None:
             guard, before, changed = disarm(path, now)
             result.update(changed=changed, previous=before, guard=guard or {})
             result["outcome"] = (guard or {}).get("outcome", {}) if before in ("undone", "served") else {}
+            result["report"] = outcome_report(before, result["outcome"])
         elif p["state"] == "switching":
             guard, changed = to_switching(
                 path, p["token"], now, p["stop_units"], p["serving_marker"] or "", run_command

@@ -766,3 +766,33 @@ def test_watch_ends_as_served_at_once_when_the_switch_committed(work: Path, stac
     outcome = g.watch(str(work), TOKEN, clock=clock.clock, sleep=clock.sleep, run=FakeRunner())
     assert outcome["action"] == "served"
     assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("previous", "outcome", "report"),
+    [
+        (None, {}, ""),
+        ("armed", {"action": "undone", "why": "w", "at": "T"}, ""),
+        (
+            "undone",
+            {"action": "undone", "why": "silent 9 s", "at": "T", "units_started": ["a", "b"], "cleared": ["freeze"]},
+            "An earlier run went silent while the bare metal was frozen: silent 9 s. At T the host put the bare metal"
+            " back (units started: a, b; ledger cleared: freeze).",
+        ),
+        (
+            "undone",
+            {"action": "undone", "why": "w", "at": "T", "units_started": [], "cleared": [], "units_error": "rc 5"},
+            "An earlier run went silent while the bare metal was frozen: w. At T the host put the bare metal back"
+            " (units started: ; ledger cleared: ). rc 5",
+        ),
+        (
+            "served",
+            {"action": "served", "why": "w", "at": "T"},
+            "An earlier run went silent while the bare metal was frozen: w. At T the host let the stack serve"
+            " (its switch had passed its gate).",
+        ),
+    ],
+    ids=["no-guard", "still-armed", "undone", "undone-units-failed", "served"],
+)
+def test_outcome_report(previous: str | None, outcome: dict[str, Any], report: str) -> None:
+    assert g.outcome_report(previous, outcome) == report

@@ -137,11 +137,12 @@ def test_disarmed_returns_the_outcome_of_a_guard_that_undid(run_module, work: Pa
     assert result["changed"] is True
     assert result["previous"] == "undone"
     assert result["outcome"] == outcome
+    assert result["report"].startswith("An earlier run went silent while the bare metal was frozen")
     assert result["guard"]["status"] == "disarmed"
 
     again = _run(run_module, work, state="disarmed")
     assert again["changed"] is False
-    assert again["previous"] == "disarmed" and again["outcome"] == {}
+    assert again["previous"] == "disarmed" and again["outcome"] == {} and again["report"] == ""
 
 
 def test_disarmed_ends_an_armed_guard_without_an_outcome(run_module, work: Path) -> None:
@@ -157,7 +158,7 @@ def test_disarmed_without_a_guard_changes_nothing(run_module, tmp_path: Path, ex
     if exists:
         work.mkdir()
     result = _run(run_module, work, state="disarmed")
-    assert result == {"changed": False, "previous": None, "guard": {}, "outcome": {}}
+    assert result == {"changed": False, "previous": None, "guard": {}, "outcome": {}, "report": ""}
     assert not (work / "guard.json").exists()
 
 

@@ -10,13 +10,14 @@
 - ``migrate_tree_record``: what the trees step verified, per tree, from the copy module's results.
 - ``migrate_next_phase``: the phase of this run after a given one that still has to run.
 - ``migrate_phase_report``: each verified phase's seconds beside the plan's estimate, and the downtime.
+- ``migrate_downtime``: when the stack began to serve (host clock) and the seconds since the freeze began.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 _ACTIVE = ("active", "activating", "reloading")
@@ -216,6 +217,42 @@ def migrate_phase_report(ledger: Mapping[str, Any] | None, estimate: Mapping[str
     return lines
 
 
+def _stamp(value: Any) -> datetime | None:
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
+    try:
+        return datetime.strptime(str(value), _STAMP)
+    except ValueError:
+        return None
+
+
+def migrate_downtime(
+    freeze_started: Any, seen_by_guard: Any = None, gate_passed_at: Any = None, returned: Any = None
+) -> dict[str, Any]:
+    """When the stack began to serve and the downtime since the freeze began: ``{serving_since, seconds, source}``.
+
+    The first of these that is known is the moment the stack served:
+    ``seen_by_guard`` (a resumed cutover: the freeze guard saw the switch commit), ``gate_passed_at``
+    (the switch's own clock, seconds since the epoch, when its front door passed the gate), ``returned``
+    (when the switch task returned, which the controller's poll makes later). ``seconds`` is ``None``
+    without a freeze time. The freeze time, the guard's sighting and the gate are the host's clock;
+    ``returned`` is a fallback (the switch found nothing to do) on the caller's clock.
+    """
+    known = [
+        (source, _stamp(value))
+        for source, value in (("guard", seen_by_guard), ("gate", gate_passed_at), ("returned", returned))
+    ]
+    known = [(source, served) for source, served in known if served is not None]
+    if not known:
+        return {"serving_since": "", "seconds": None, "source": ""}
+    source, served = known[0]
+    began = _stamp(freeze_started)
+    seconds = None if began is None else round(max(0.0, (served - began).total_seconds()), 1)
+    return {"serving_since": served.strftime(_STAMP), "seconds": seconds, "source": source}
+
+
 class FilterModule:
     """pidock.stack migrate host filters."""
 
@@ -229,4 +266,5 @@ class FilterModule:
             "migrate_next_phase": migrate_next_phase,
             "migrate_refreeze": migrate_refreeze,
             "migrate_phase_report": migrate_phase_report,
+            "migrate_downtime": migrate_downtime,
         }

@@ -1003,8 +1003,13 @@ class Switch:
             "current": current_release(self.s.root) or "",
             # Seconds the release has served (its gate passed) when this returns: what follows the
             # gate (record, drain, retire) is not downtime. Absent when no gate passed in this process.
+            # gate_passed_at: the same moment on the host's clock (seconds since the epoch), for a caller
+            # that measures a downtime against another time taken on this host.
             **(
-                {"since_gate_s": round(self.clock() - self.gate_passed_at, 2)}
+                {
+                    "since_gate_s": round(self.clock() - self.gate_passed_at, 2),
+                    "gate_passed_at": round(self.gate_passed_at, 3),
+                }
                 if self.gate_passed_at is not None and outcome == "success"
                 else {}
             ),

@@ -201,6 +201,12 @@ since_gate_s:
   returned: when this call's transaction passed its gate
   type: float
   sample: 1.42
+gate_passed_at:
+  description:
+    - When the front door passed the gate, in seconds since the epoch on the host's clock.
+  returned: when this call's transaction passed its gate
+  type: float
+  sample: 1795914020.5
 """
 
 import json

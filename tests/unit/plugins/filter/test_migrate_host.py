@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from ansible_collections.pidock.stack.plugins.filter.migrate_host import (
     FilterModule,
+    migrate_downtime,
     migrate_next_phase,
     migrate_phase_report,
     migrate_refreeze,
@@ -188,6 +189,7 @@ def test_filters_are_registered() -> None:
         "migrate_next_phase",
         "migrate_phase_report",
         "migrate_refreeze",
+        "migrate_downtime",
     }
 
 
@@ -299,3 +301,59 @@ def test_migrate_refreeze(
             assert found["error"].endswith("Run the migration from the freeze on (it freezes again)")
     else:
         assert found == {"phases": [], "why": "", "error": ""}
+
+
+# 2026-11-29T01:00:20.500000Z as seconds since the epoch.
+_GATE = 1795914020.5
+_FROZE = "2026-11-29T01:00:00.000000Z"
+
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        (
+            (_FROZE, None, _GATE, 1795914022.9),
+            {"serving_since": "2026-11-29T01:00:20.500000Z", "seconds": 20.5, "source": "gate"},
+        ),
+        (
+            (_FROZE, "2026-11-29T01:00:30.000000Z", _GATE, 1795914040),
+            {"serving_since": "2026-11-29T01:00:30.000000Z", "seconds": 30.0, "source": "guard"},
+        ),
+        (
+            (_FROZE, None, None, 1795914022.94),
+            {"serving_since": "2026-11-29T01:00:22.940000Z", "seconds": 22.9, "source": "returned"},
+        ),
+        (
+            (_FROZE, "", "", "2026-11-29T01:00:23.000000Z"),
+            {"serving_since": "2026-11-29T01:00:23.000000Z", "seconds": 23.0, "source": "returned"},
+        ),
+        (
+            (None, None, _GATE, None),
+            {"serving_since": "2026-11-29T01:00:20.500000Z", "seconds": None, "source": "gate"},
+        ),
+        (
+            ("not a time", None, _GATE, None),
+            {"serving_since": "2026-11-29T01:00:20.500000Z", "seconds": None, "source": "gate"},
+        ),
+        ((_FROZE, None, None, None), {"serving_since": "", "seconds": None, "source": ""}),
+        ((_FROZE, "garbled", True, None), {"serving_since": "", "seconds": None, "source": ""}),
+        # A host clock stepped back between freeze and gate: never a negative downtime.
+        (
+            (_FROZE, None, _GATE - 60, None),
+            {"serving_since": "2026-11-29T00:59:20.500000Z", "seconds": 0.0, "source": "gate"},
+        ),
+    ],
+    ids=[
+        "gate",
+        "guard first",
+        "returned",
+        "returned as text",
+        "no freeze",
+        "bad freeze",
+        "nothing known",
+        "bad values skipped",
+        "clock stepped back",
+    ],
+)
+def test_downtime(args, want):
+    assert migrate_downtime(*args) == want

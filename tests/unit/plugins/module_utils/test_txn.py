@@ -94,6 +94,8 @@ def test_first_deploy_then_blue_green(stack) -> None:
     assert _audit(host.root)[-1]["outcome"] == "success"
     # What came after the gate (record, drain, retire) is not downtime: the result says how long it took.
     assert 0 <= result["since_gate_s"] <= result["durations"]["total_s"]
+    # ... and when the gate passed, on the host's clock.
+    assert abs(host.clock() - result["since_gate_s"] - result["gate_passed_at"]) < 5
 
 
 def test_same_release_again_is_unchanged(stack) -> None:
@@ -110,7 +112,7 @@ def test_broken_release_is_undone_exactly(stack) -> None:
     result = _switch(host).switch(v3, "deploy")
     assert result["outcome"] == "rolled_back" and result["served"] == "v1"
     assert "boom" in result["error"]
-    assert "since_gate_s" not in result  # the new release never passed its gate
+    assert "since_gate_s" not in result and "gate_passed_at" not in result  # the new release never passed its gate
     assert_consistent(host, v1, "v1")
     assert "app-blue" not in host.containers
     assert _release.read_release(str(host.root), v3)["outcome"] == "failed"

@@ -23,7 +23,8 @@ description:
     P(pidock.stack.migrate_schema_drift#filter).
   - V(lsn) - the server's current WAL position (on a primary); V(subscriptions) - the state of every
     subscription of this database (on a subscriber); V(slots) - the logical replication slots of this database
-    and the position each subscriber confirmed as flushed (on a publisher).
+    and the position each subscriber confirmed as flushed, and C(wal_status) (V(lost) once the slot's WAL was
+    removed; empty before PostgreSQL 13) (on a publisher).
   - The decision (replicate or dump) is P(pidock.stack.migrate_replication_plan#filter)'s.
 author:
   - pidock.stack maintainers (@pidock)
@@ -87,7 +88,8 @@ facts:
     extensions: {plpgsql: "1.0", vector: "0.8.0"}
     sequences: [{schema: public, name: items_id_seq, last_value: 12000, is_called: true, start_value: 1}]
     lsn: 0/16B3748
-    slots: [{name: pidock_migrate, plugin: pgoutput, active: true, confirmed_flush_lsn: 0/16B3748}]
+    slots: [{name: pidock_migrate, plugin: pgoutput, active: true, confirmed_flush_lsn: 0/16B3748,
+             wal_status: reserved}]
 """
 
 import json
@@ -170,10 +172,11 @@ SELECT json_build_object(
     "lsn": "SELECT to_json(pg_catalog.pg_current_wal_lsn()::text)",
     "slots": """
 SELECT coalesce(json_agg(json_build_object(
-  'name', slot_name, 'plugin', plugin, 'active', active,
-  'confirmed_flush_lsn', confirmed_flush_lsn::text) ORDER BY slot_name), '[]')
-  FROM pg_catalog.pg_replication_slots
- WHERE slot_type = 'logical' AND database = current_database()
+  'name', s.slot_name, 'plugin', s.plugin, 'active', s.active,
+  'confirmed_flush_lsn', s.confirmed_flush_lsn::text,
+  'wal_status', to_jsonb(s) ->> 'wal_status') ORDER BY s.slot_name), '[]')
+  FROM pg_catalog.pg_replication_slots AS s
+ WHERE s.slot_type = 'logical' AND s.database = current_database()
 """,
     "subscriptions": """
 SELECT coalesce(json_agg(json_build_object(

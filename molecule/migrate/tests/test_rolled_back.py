@@ -4,6 +4,7 @@ down; the failed restore stopped before cutover. Last, a second migration loses 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -328,8 +329,9 @@ def test_ddl_while_replicating_stops_the_cutover_and_takes_the_replication_down(
 
 
 def _killed_while_switching(host) -> str:
-    """playbooks/migrate.yml (online, from the replication on), killed while the stack's switch waits before its gate (the compose
-    switch's test hook .txn-pause): the bare metal is stopped, the switch runs on the host under its lock.
+    """playbooks/migrate.yml (online, from the replication on), killed while the stack's switch waits
+    before its gate (the compose switch's test hook .txn-pause): the bare metal is stopped, the switch
+    runs on the host under its lock.
     The freeze guard must wait for that switch, silence or not, and once it commits let the stack serve
     (status served) instead of putting the bare metal back. Returns the killed run's output."""
     root = "/opt/pidock/stacks/inventory"
@@ -376,7 +378,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     and role as at the first stack's freeze; the added and changed files through its nginx, the
     deleted one gone) and every write the bare metal acknowledged: each note by id, each upload by
     SHA-256; the notes' sequence is past their maximum; the HNSW index is used; the certificate is
-    the bare metal's. The replication is gone from both sides."""
+    the bare metal's. The migration's replication is gone from both sides; the way back streams."""
     secret = (Path(__file__).resolve().parents[1] / "files" / "test_db_password.txt").read_text().strip()
     writer = Path(__file__).resolve().parents[1] / "files" / "writer.py"
     subprocess.run(["docker", "cp", str(writer), f"{_HOST}:/root/writer.py"], check=True)
@@ -471,10 +473,84 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     assert "items_embedding_hnsw" in plan
     served, on_disk = live_and_file_fingerprints(host, "/var/lib/inventory/ssl/inventory.crt", "inventory.local")
     assert served == on_disk
-    # Nothing of the replication is left: no subscription, slot, publication, role or pg_hba line.
+    # Nothing of the migration's replication is left: no subscription, slot, publication, role or
+    # pg_hba line. The bare metal's PostgreSQL runs: it follows the stack's (the way back, next test).
     assert run_ok(host, STACK_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "0"
-    run_ok(host, "systemctl start postgresql@17-main.service")
+    assert _replication_left(host) == []
+
+
+def _writer_report(host) -> dict:
+    for _attempt in range(40):
+        done = host.run("cat /root/writer.json")
+        if done.rc == 0 and done.stdout.strip():
+            return json.loads(done.stdout)
+        time.sleep(0.5)
+    raise AssertionError("the writer did not report")
+
+
+def test_rollback_by_replication_carries_every_write_back(host):
+    """Last test (after the online migration): the bare metal's PostgreSQL follows the stack's (the way
+    back: a subscription to the stack's publication, from the slot the catch-up took), while the other
+    bare-metal units stay disabled. With the writer adding notes and uploads through the stack's front
+    door at 10 writes/s, playbooks/migrate_rollback.yml carries the database back by replication (no
+    dump, no restore) and the files as before. The bare metal then serves every write the stack
+    acknowledged: each note by id and body in its database, each upload by SHA-256 through its nginx;
+    the notes' sequence is past their maximum; nothing of the way back is left on either side. The
+    writer's longest gap is the rollback's downtime as served."""
+    reverse = json.loads(host.file(_LEDGER).content_string)["phases"]["cutover"]["reverse"]
+    assert reverse["state"] == "streaming", reverse
+    assert run_ok(host, "systemctl is-active postgresql@17-main.service").strip() == "active"
+    assert run_ok(host, "systemctl is-enabled postgresql@17-main.service").strip() == "enabled"
+    assert host.run("systemctl is-enabled inventory.service nginx.service").stdout.split() == ["disabled", "disabled"]
+    assert run_ok(host, BARE_METAL_PSQL, "SELECT subname FROM pg_subscription").split() == ["pidock_reverse"]
+    slot = "SELECT active FROM pg_replication_slots WHERE slot_name = 'pidock_reverse'"
+    assert run_ok(host, STACK_PSQL, slot).strip() == "t"
+    run_ok(host, "rm -f /root/writer.stop /root/writer.json")
+    subprocess.run(["docker", "exec", "-d", _HOST, "python3", "/root/writer.py", "--rate", "10"], check=True)
     try:
-        assert _replication_left(host) == []
+        time.sleep(4)  # the stack takes writes; they stream to the bare metal's database
+        began = time.time()
+        out, took = run_playbook("migrate", "migrate_rollback.yml")
+        ended = time.time()
+        time.sleep(2)  # and the bare metal takes them once it serves again
     finally:
-        run_ok(host, "systemctl stop postgresql.service postgresql@17-main.service")
+        run_ok(host, "touch /root/writer.stop")
+    written = _writer_report(host)
+    text = " ".join(out.split())
+    assert "The dump carries it" not in text, out[-3000:]
+    note = json.loads(host.file(_LEDGER).content_string)["rollbacks"][-1]
+    assert note["carried_back"] is True and note["database_by"] == "replication", note
+    assert not host.file("/var/lib/pidock-migrate/carry/globals.sql").exists, "the stack was dumped after all"
+    status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
+    assert status == 200 and body["release"] == "bare-metal", body
+    during = [w for w in written["rows"] + written["files"] if began <= w["at"] <= ended]
+    assert len(written["rows"]) >= 20 and len(written["files"]) >= 20, written
+    # Every acknowledged note in the bare metal's database, by id and body; the sequence past the maximum.
+    notes = dict(
+        line.split("|", 1) for line in run_ok(host, BARE_METAL_PSQL, "SELECT id || '|' || body FROM notes").split()
+    )
+    missing = [r for r in written["rows"] if notes.get(str(r["id"])) != r["name"]]
+    assert missing == [], f"{len(missing)} acknowledged notes missing on the bare metal: {missing[:5]}"
+    last, called = run_ok(host, BARE_METAL_PSQL, "SELECT last_value || '|' || is_called FROM notes_id_seq").split("|")
+    assert called.strip() == "true" and int(last) >= max(r["id"] for r in written["rows"])
+    names = " ".join(f["name"] for f in written["files"])
+    served = run_ok(
+        host,
+        "bash -c %s",
+        f'for n in {names}; do printf \'%s %s\\n\' "$n" "$(curl -sfk https://127.0.0.1/images/uploads/$n'
+        " | sha256sum | cut -d' ' -f1)\"; done",
+    )
+    digests = dict(line.split() for line in served.splitlines())
+    wrong = [f["name"] for f in written["files"] if digests.get(f["name"]) != f["sha256"]]
+    assert wrong == [], f"{len(wrong)} acknowledged uploads not served as written: {wrong[:5]}"
+    # Nothing of the way back is left: no subscription on the bare metal, no password file, the stack down.
+    assert run_ok(host, BARE_METAL_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "0"
+    assert not host.file("/var/lib/pidock-migrate/reverse.password").exists
+    assert run_ok(host, "docker ps --quiet --filter label=com.docker.compose.project=inventory").strip() == ""
+    acked = sorted(w["at"] for w in written["rows"] + written["files"])
+    gap = max((b - a for a, b in itertools.pairwise(acked) if b >= began and a <= ended), default=0.0)
+    print(
+        f"rollback by replication: {took:.1f} s; writer {len(written['rows'])} notes and {len(written['files'])} files"
+        f" acknowledged ({len(during)} during the rollback), {written['failed']} failed; longest gap between two"
+        f" acknowledged writes {gap:.1f} s (the downtime as served)"
+    )

@@ -22,7 +22,8 @@ same host:
             again with migrate_db_method: replicate: the initial copy while the bare metal serves,
             then the downtime (freeze -> stack serving) and each frozen step side by side with the
             dump's, and the ratio                      target: <= 15 s and <= 0.5x the dump's;
-            then the rollback again, from the replicated stack
+            then the rollback again, from the replicated stack (its database by replication: the
+            way back, against the dump path of the first rollback in the same run)
   rollback  after writes through the stack (--rollback-rows rows inserted, a tenth updated, a
             hundredth deleted; --rollback-files uploads added, a tenth changed, a tenth deleted),
             playbooks/migrate_rollback.yml carries them back: its wall time, the downtime a
@@ -179,7 +180,8 @@ def rollback(inventory: Path, env: dict[str, str], rows: int, files: int) -> Non
         wall = playbook(inventory, "playbooks/migrate_rollback.yml", env=env)
     note = (ledger().get("rollbacks") or [{}])[-1]
     carried = note.get("carried") or {}
-    print(f"rollback: playbook wall {wall:.0f} s; {probe.summary()} (the downtime as served)")
+    by = note.get("database_by", "dump")
+    print(f"rollback (database by {by}): playbook wall {wall:.0f} s; {probe.summary()} (the downtime as served)")
     for table in carried.get("tables") or []:
         print(
             f"  carried table {table['table']}: {table['change']}, rows {table['rows_before']} -> {table['rows_after']}"

@@ -38,14 +38,18 @@ def migrate_reverse_ready(enabled: Any, wal_level: str) -> dict[str, Any]:
 
 
 def migrate_reverse_started(
-    slots: Sequence[Mapping[str, Any]] | None, name: str, host: str, timeout: Any
+    slots: Sequence[Mapping[str, Any]] | None, name: str, host: str, timeout: Any, error: str = ""
 ) -> dict[str, Any]:
     """``{state, why, host, slot}`` once the cutover subscribed the bare metal: ``streaming`` when the
-    stack's slot ``name`` is active (a walsender serves the bare metal from it), else ``not streaming``."""
+    stack's slot ``name`` is active (a walsender serves the bare metal from it), else ``not streaming``.
+    ``error``: what CREATE SUBSCRIPTION printed when it failed (its first line, at most 300 characters)."""
     slot = _named(slots, name)
     record: dict[str, Any] = {"host": host, "slot": name}
     if not host:
         return {**record, "state": "not streaming", "why": "the stack's PostgreSQL has no address on a network"}
+    if str(error or "").strip():
+        first = str(error).strip().splitlines()[0][:300]
+        return {**record, "state": "not streaming", "why": f"the bare metal could not subscribe: {first}"}
     if slot is None:
         return {**record, "state": "not streaming", "why": f"the stack's PostgreSQL has no slot {name}"}
     if not slot.get("active"):

@@ -31,6 +31,9 @@ CASES = [
     ("migrate_restore_maintenance_work_mem", "256 MB", "a PostgreSQL memory size"),
     ("migrate_restore_maintenance_work_mem", "256MB; DROP", "a PostgreSQL memory size"),
     ("migrate_restore_maintenance_work_mem", "0MB", "a PostgreSQL memory size"),
+    ("migrate_reverse_wal_keep", "1 GB", "a PostgreSQL size"),
+    ("migrate_reverse_wal_keep", "1GB'; DROP", "a PostgreSQL size"),
+    ("migrate_reverse_wal_keep", "-1", "a PostgreSQL size"),
     ("migrate_plan_space_margin", 11, "between 0 and 10"),
     ("migrate_stack_ports", [80, 70000], "TCP ports (1-65535)"),
 ]

@@ -496,11 +496,13 @@ def test_rollback_by_replication_carries_every_write_back(host):
     dump, no restore) and the files as before. The bare metal then serves every write the stack
     acknowledged: each note by id and body in its database, each upload by SHA-256 through its nginx;
     the notes' sequence is past their maximum; nothing of the way back is left on either side. The
-    writer's longest gap is the rollback's downtime as served."""
+    writer's longest gap is the rollback's downtime as served. A fault first: the bare metal's
+    PostgreSQL is stopped for 2 s while the stack writes; the rollback starts it and it catches up
+    from the stack's slot."""
     reverse = json.loads(host.file(_LEDGER).content_string)["phases"]["cutover"]["reverse"]
     assert reverse["state"] == "streaming", reverse
     assert run_ok(host, "systemctl is-active postgresql@17-main.service").strip() == "active"
-    assert run_ok(host, "systemctl is-enabled postgresql@17-main.service").strip() == "enabled"
+    assert run_ok(host, "systemctl is-enabled postgresql.service").strip() == "enabled"
     assert host.run("systemctl is-enabled inventory.service nginx.service").stdout.split() == ["disabled", "disabled"]
     assert run_ok(host, BARE_METAL_PSQL, "SELECT subname FROM pg_subscription").split() == ["pidock_reverse"]
     slot = "SELECT active FROM pg_replication_slots WHERE slot_name = 'pidock_reverse'"
@@ -508,7 +510,11 @@ def test_rollback_by_replication_carries_every_write_back(host):
     run_ok(host, "rm -f /root/writer.stop /root/writer.json")
     subprocess.run(["docker", "exec", "-d", _HOST, "python3", "/root/writer.py", "--rate", "10"], check=True)
     try:
-        time.sleep(4)  # the stack takes writes; they stream to the bare metal's database
+        time.sleep(2)  # the stack takes writes; they stream to the bare metal's database
+        # A fault: the bare metal's PostgreSQL goes down while the stack keeps writing (the stack's slot
+        # holds those writes). The rollback starts it again, and the subscription resumes from the slot.
+        run_ok(host, "systemctl stop postgresql.service postgresql@17-main.service")
+        time.sleep(2)
         began = time.time()
         out, took = run_playbook("migrate", "migrate_rollback.yml")
         ended = time.time()

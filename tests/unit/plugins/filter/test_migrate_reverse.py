@@ -130,3 +130,14 @@ def test_carry(reverse, subs, slots, drift, method, why) -> None:
     got = migrate_reverse_carry(reverse, subs, slots, drift, _NAME)
     assert got["method"] == method
     assert why in got["why"] and (got["why"] == "") == (method == "replication")
+
+
+def test_started_names_a_failed_subscribe() -> None:
+    error = (
+        'ERROR:  could not connect to the publisher: connection to server at "172.18.0.2", port 5432 failed\nDETAIL: x'
+    )
+    got = migrate_reverse_started([_slot()], _NAME, "172.18.0.2", 60, error)
+    assert got["state"] == "not streaming"
+    assert got["why"] == "the bare metal could not subscribe: " + error.splitlines()[0]
+    assert migrate_reverse_started([_slot()], _NAME, "172.18.0.2", 60, "  \n")["state"] == "streaming"
+    assert len(migrate_reverse_started([], _NAME, "h", 60, "x" * 1000)["why"]) < 400

@@ -507,6 +507,10 @@ def test_rollback_by_replication_carries_every_write_back(host):
     assert run_ok(host, BARE_METAL_PSQL, "SELECT subname FROM pg_subscription").split() == ["pidock_reverse"]
     slot = "SELECT active FROM pg_replication_slots WHERE slot_name = 'pidock_reverse'"
     assert run_ok(host, STACK_PSQL, slot).strip() == "t"
+    # migrate_finish would end it (check mode predicts a change and changes nothing).
+    out, _took = run_playbook("migrate", "migrate_finish.yml", "--check")
+    assert "changed=0" not in out, out[-2000:]
+    assert run_ok(host, BARE_METAL_PSQL, "SELECT subname FROM pg_subscription").split() == ["pidock_reverse"]
     run_ok(host, "rm -f /root/writer.stop /root/writer.json")
     subprocess.run(["docker", "exec", "-d", _HOST, "python3", "/root/writer.py", "--rate", "10"], check=True)
     try:
@@ -553,6 +557,9 @@ def test_rollback_by_replication_carries_every_write_back(host):
     assert run_ok(host, BARE_METAL_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "0"
     assert not host.file("/var/lib/pidock-migrate/reverse.password").exists
     assert run_ok(host, "docker ps --quiet --filter label=com.docker.compose.project=inventory").strip() == ""
+    # After the rollback there is no migration to finish.
+    out, _took = run_playbook("migrate", "migrate_finish.yml", expect_rc=2)
+    assert "Nothing to finish: the ledger records no verified cutover" in " ".join(out.split()), out[-2000:]
     acked = sorted(w["at"] for w in written["rows"] + written["files"])
     gap = max((b - a for a, b in itertools.pairwise(acked) if b >= began and a <= ended), default=0.0)
     print(

@@ -447,24 +447,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     assert snapshot(host, STACK_PSQL) == held
     assert_files_served(host, files)
 
-    # Every acknowledged note, by id and body; the sequence past the maximum.
-    notes = dict(line.split("|", 1) for line in run_ok(host, STACK_PSQL, "SELECT id || '|' || body FROM notes").split())
-    missing = [r for r in written["rows"] if notes.get(str(r["id"])) != r["name"]]
-    assert missing == [], f"{len(missing)} acknowledged notes missing in the stack: {missing[:5]}"
-    seq = run_ok(host, STACK_PSQL, "SELECT last_value || '|' || is_called FROM notes_id_seq")
-    last, called = seq.strip().split("|")
-    assert called == "true" and int(last) >= max(r["id"] for r in written["rows"])
-    # Every acknowledged upload, through the stack's nginx (one shell for all of them).
-    names = " ".join(f["name"] for f in written["files"])
-    served = run_ok(
-        host,
-        "bash -c %s",
-        f'for n in {names}; do printf \'%s %s\\n\' "$n" "$(curl -sfk https://127.0.0.1/images/uploads/$n'
-        " | sha256sum | cut -d' ' -f1)\"; done",
-    )
-    digests = dict(line.split() for line in served.splitlines())
-    wrong = [f["name"] for f in written["files"] if digests.get(f["name"]) != f["sha256"]]
-    assert wrong == [], f"{len(wrong)} acknowledged uploads not served as written: {wrong[:5]}"
+    _assert_writes_held(host, STACK_PSQL, written, "the stack")
     plan = run_ok(
         host,
         STACK_PSQL,
@@ -477,6 +460,27 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     # pg_hba line. The bare metal's PostgreSQL runs: it follows the stack's (the way back, next test).
     assert run_ok(host, STACK_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "0"
     assert _replication_left(host) == []
+
+
+def _assert_writes_held(host, psql: str, written: dict, where: str) -> None:
+    """Every note the writer got acknowledged is in the database ``psql`` reaches, by id and body, and
+    the notes' sequence is past their maximum; every acknowledged upload is served by SHA-256 through
+    whichever nginx serves on 443 (one shell for all of them)."""
+    notes = dict(line.split("|", 1) for line in run_ok(host, psql, "SELECT id || '|' || body FROM notes").split())
+    missing = [r for r in written["rows"] if notes.get(str(r["id"])) != r["name"]]
+    assert missing == [], f"{len(missing)} acknowledged notes missing in {where}: {missing[:5]}"
+    last, called = run_ok(host, psql, "SELECT last_value || '|' || is_called FROM notes_id_seq").strip().split("|")
+    assert called == "true" and int(last) >= max(r["id"] for r in written["rows"])
+    names = " ".join(f["name"] for f in written["files"])
+    served = run_ok(
+        host,
+        "bash -c %s",
+        f'for n in {names}; do printf \'%s %s\\n\' "$n" "$(curl -sfk https://127.0.0.1/images/uploads/$n'
+        " | sha256sum | cut -d' ' -f1)\"; done",
+    )
+    digests = dict(line.split() for line in served.splitlines())
+    wrong = [f["name"] for f in written["files"] if digests.get(f["name"]) != f["sha256"]]
+    assert wrong == [], f"{len(wrong)} acknowledged uploads not served by {where} as written: {wrong[:5]}"
 
 
 def _writer_report(host) -> dict:
@@ -535,24 +539,7 @@ def test_rollback_by_replication_carries_every_write_back(host):
     assert status == 200 and body["release"] == "bare-metal", body
     during = [w for w in written["rows"] + written["files"] if began <= w["at"] <= ended]
     assert len(written["rows"]) >= 20 and len(written["files"]) >= 20, written
-    # Every acknowledged note in the bare metal's database, by id and body; the sequence past the maximum.
-    notes = dict(
-        line.split("|", 1) for line in run_ok(host, BARE_METAL_PSQL, "SELECT id || '|' || body FROM notes").split()
-    )
-    missing = [r for r in written["rows"] if notes.get(str(r["id"])) != r["name"]]
-    assert missing == [], f"{len(missing)} acknowledged notes missing on the bare metal: {missing[:5]}"
-    last, called = run_ok(host, BARE_METAL_PSQL, "SELECT last_value || '|' || is_called FROM notes_id_seq").split("|")
-    assert called.strip() == "true" and int(last) >= max(r["id"] for r in written["rows"])
-    names = " ".join(f["name"] for f in written["files"])
-    served = run_ok(
-        host,
-        "bash -c %s",
-        f'for n in {names}; do printf \'%s %s\\n\' "$n" "$(curl -sfk https://127.0.0.1/images/uploads/$n'
-        " | sha256sum | cut -d' ' -f1)\"; done",
-    )
-    digests = dict(line.split() for line in served.splitlines())
-    wrong = [f["name"] for f in written["files"] if digests.get(f["name"]) != f["sha256"]]
-    assert wrong == [], f"{len(wrong)} acknowledged uploads not served as written: {wrong[:5]}"
+    _assert_writes_held(host, BARE_METAL_PSQL, written, "the bare metal")
     # Nothing of the way back is left: no subscription on the bare metal, no password file, the stack down.
     assert run_ok(host, BARE_METAL_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "0"
     assert not host.file("/var/lib/pidock-migrate/reverse.password").exists

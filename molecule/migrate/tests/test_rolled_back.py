@@ -341,7 +341,9 @@ def _killed_while_switching(host) -> str:
     proc = start_playbook("migrate", "migrate.yml", "-e", json.dumps(_ONLINE | _GUARD_LIVE), output=output)
     seen = ""
     try:
-        seen = wait_inside(_HOST, f"cat {root}/.txn-paused 2>/dev/null", beside=proc)
+        # The whole online migration runs before the switch (initial copy, prestart, freeze, catch-up): on two
+        # cores beside another scenario and the writer that took more than wait_inside's default 300 s.
+        seen = wait_inside(_HOST, f"cat {root}/.txn-paused 2>/dev/null", beside=proc, timeout=900)
         assert seen, f"the switch never paused at its gate (rc {proc.poll()}):\n{output.read_text()[-4000:]}"
     finally:
         if proc.poll() is None:

@@ -6,9 +6,11 @@ returns parsed results, so a test states the expected state in one line.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -136,6 +138,36 @@ def start_playbook(scenario: str, playbook: str, *extra: str, output: Path) -> s
     cmd, env = _playbook(scenario, playbook, *extra)
     with open(output, "wb") as sink:
         return subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_controller(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL a playbook started in its own session, as a dead controller: its process group and
+    every process below it. ansible-playbook's workers call setsid() (a group of their own), so
+    os.killpg alone left a worker blocked on its pipe to the dead parent, for good."""
+    below = _descendants(proc.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(30)
 
 
 def live_and_file_fingerprints(host: Any, cert: str, servername: str, port: int = 443) -> tuple[str, str]:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pidock_helpers import http_json, molecule_inventory, run_ok, wait_inside
+from pidock_helpers import http_json, kill_controller, molecule_inventory, run_ok, wait_inside
 
 SCENARIO = Path(__file__).resolve().parent.parent
 HOST = "faults-host"
@@ -111,7 +110,7 @@ def killed_at(step: str, playbook: str, *extra: str, kill_host_process: bool) ->
     seen = wait_inside(HOST, f"cat {ROOT}/.txn-paused 2>/dev/null", beside=proc)
     paused: dict[str, Any] = json.loads(seen) if seen.strip() else {}
     assert paused.get("step") == step, f"the transaction never paused at {step} (rc {proc.poll()})"
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill_controller(proc)
     proc.wait(30)
     if kill_host_process:
         sh(f"kill -9 {paused['pid']}")
@@ -261,7 +260,7 @@ def killed_during_image_load(tar: str, *extra: str) -> None:
     loader = loader or sh(f"cat {found} 2>/dev/null", check=False).stdout.strip()
     sh("kill $(cat /root/image-watcher.pid) 2>/dev/null; rm -f /root/image-watcher.pid", check=False)
     assert loader, f"no host process ever opened {tar} (rc {proc.poll()})"
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill_controller(proc)
     proc.wait(30)
     sh(f"kill -9 {loader}", check=False)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,6 +18,7 @@ from _db import BARE_METAL_PSQL, STACK_PSQL, load, snapshot
 from pidock_helpers import (
     http,
     http_json,
+    kill_controller,
     live_and_file_fingerprints,
     run_ok,
     run_playbook,
@@ -223,7 +222,7 @@ def _killed_while_frozen(host) -> float:
         assert seen, f"the run never reached the catch-up (rc {proc.poll()}):\n{output.read_text()[-4000:]}"
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_controller(proc)
         proc.wait(30)
         output.unlink()
     killed_at = time.monotonic()
@@ -347,7 +346,7 @@ def _killed_while_switching(host) -> str:
         assert seen, f"the switch never paused at its gate (rc {proc.poll()}):\n{output.read_text()[-4000:]}"
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_controller(proc)
         proc.wait(30)
         if not seen:
             run_ok(host, f"rm -f {root}/.txn-pause")

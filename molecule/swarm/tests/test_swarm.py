@@ -18,7 +18,7 @@ from typing import Any
 
 import testinfra
 import yaml
-from pidock_helpers import http_json, molecule_inventory, run_ok, wait_inside
+from pidock_helpers import http_json, kill_controller, molecule_inventory, run_ok, wait_inside
 
 PROJECT = Path(__file__).resolve().parents[3]
 SCENARIO = Path(__file__).resolve().parents[1]
@@ -321,7 +321,7 @@ def killed_when(state: str, playbook: str, *extra: str) -> float:
         )
         seen = wait_inside(MANAGER, look, step=0.3, timeout=600, beside=proc).strip()
         if seen == state:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_controller(proc)
         proc.wait(30)
         log.seek(0)
         OUTPUTS.append(log.read())

@@ -397,14 +397,7 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
         )
     finally:
         run_ok(host, "touch /root/writer.stop")
-    written = None
-    for _attempt in range(40):
-        done = host.run("cat /root/writer.json")
-        if done.rc == 0 and done.stdout.strip():
-            written = json.loads(done.stdout)
-            break
-        time.sleep(0.5)
-    assert written is not None, "the writer did not report"
+    written = _writer_report(host)
     assert secret not in out, "the test database password appears in the run's output"
     # The run ends with each phase's time beside the plan's estimate, and the downtime.
     text = " ".join(out.split())

@@ -60,3 +60,34 @@ def test_preflight_refuses_by_name(tmp_path: Path, name: str, value: object, rul
     assert f"{name} must be {rule}" in out, out[-3000:]
     # refused at the first task of the role (only the include itself counts as ok): nothing else ran
     assert re.search(r"localhost\s*:\s*ok=1\s+changed=0\s+unreachable=0\s+failed=1", out), out[-3000:]
+
+
+def _preflight(tmp_path: Path, settings: dict) -> tuple[int, str]:
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY, encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    done = subprocess.run(
+        [playbook, "-i", "localhost,", str(play), "-e", json.dumps(settings)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, " ".join((done.stdout + done.stderr).split())
+
+
+@pytest.mark.parametrize(
+    ("phases", "refused"),
+    [(["plan", "presync", "replicate"], "replicate"), (["presync", "freeze", "dump"], "freeze, dump")],
+    ids=["replicate", "freeze-dump"],
+)
+def test_preflight_refuses_phases_a_separate_target_cannot_run_yet(tmp_path: Path, phases: list, refused: str) -> None:
+    """A separate target host: plan and presync are built; the rest is refused before anything changes."""
+    rc, out = _preflight(tmp_path, {"migrate_target_host": "new-pi", "migrate_phases": phases})
+    assert rc == 2, out[-3000:]
+    assert "migrate_target_host=new-pi is a separate target host: plan and presync" in out, out[-3000:]
+    assert f"{refused} work in place only so far" in out, out[-3000:]

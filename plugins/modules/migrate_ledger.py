@@ -20,7 +20,7 @@ author:
   - pidock.stack maintainers (@pidock)
 options:
   path:
-    description: The ledger file. A missing file reads as an empty ledger; its directory must exist to write.
+    description: The ledger file. A missing file reads as an empty ledger; its directory must exist to write (check mode predicts the write without it).
     type: path
     required: true
   phase:
@@ -178,7 +178,8 @@ def _change(module: AnsibleModule, params: dict[str, Any]) -> dict[str, Any]:
     writing = params["phase"] is not None or bool(params["clear"]) or bool(params["entries"])
     after = _text(new)
     changed = writing and after != (before if before is not None else "")
-    if changed and not os.path.isdir(os.path.dirname(path) or "."):
+    # In check mode the run has not made its work directory yet: the write is predicted all the same.
+    if changed and not module.check_mode and not os.path.isdir(os.path.dirname(path) or "."):
         module.fail_json(msg=f"cannot write the ledger {path}: its directory does not exist")
     if changed and not module.check_mode:
         try:

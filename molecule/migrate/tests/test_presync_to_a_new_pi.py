@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,7 +43,11 @@ def _molecule_yml() -> dict:
 
 def _hosts_playbook(playbook: str, extra: Path) -> None:
     done = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", str(PROJECT / "molecule" / "_shared" / playbook), "-e", f"@{extra}"],
+        [
+            "ansible-playbook",
+            *("-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"),
+            str(PROJECT / "molecule" / "_shared" / playbook),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -96,7 +101,9 @@ def test_presync_pushes_the_trees_to_a_new_pi_over_ssh_while_the_bare_metal_serv
 
     # Check mode predicts and changes nothing on either host: no volume, no grant, no ledger.
     out = _presync(inventory, address, "--check")
-    assert "would be pushed over SSH into" in out, out[-3000:]
+    text = " ".join(out.split())
+    for volume, tree in _TREES.items():
+        assert f"{volume} would be created and {tree} copied into it" in text, out[-3000:]
     assert run_ok(new, "docker volume ls -q").split() == []
     assert (
         not new.file("/root/.ssh/authorized_keys").exists

@@ -93,6 +93,14 @@ def test_missing_directory_fails_naming_the_path(run_module, tmp_path) -> None:
         _run(run_module, tmp_path / "nope" / "ledger.json", phase="presync", entry={"status": "started"})
 
 
+def test_check_mode_predicts_a_write_into_a_directory_the_run_would_make(run_module, tmp_path) -> None:
+    ledger = tmp_path / "nope" / "ledger.json"
+    result = _run(run_module, ledger, check_mode=True, phase="presync", entry={"status": "started"})
+    assert result["changed"] is True
+    assert result["ledger"]["phases"]["presync"] == {"status": "started"}
+    assert not ledger.parent.exists()
+
+
 def test_phase_requires_entry(run_module, tmp_path) -> None:
     with pytest.raises(ModuleFailed, match=r"phase|entry"):
         _run(run_module, tmp_path / "ledger.json", phase="presync")

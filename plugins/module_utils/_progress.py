@@ -118,6 +118,14 @@ class ProgressMeter:
             if now - self._written >= self.interval:
                 self._write(now)
 
+    def totals(self, files_total: int | None, bytes_total: int | None) -> None:
+        """Replace the phase's totals, for work whose size becomes known (or better estimated) as it goes."""
+        if self.path is None:
+            return
+        with self._lock:
+            self._files_total = files_total
+            self._bytes_total = bytes_total
+
     def set(self, files_done: int, done: int, read: int | None = None) -> None:
         """Set the phase's counters to absolute values, for work that is looked at rather than done here (a
         server's progress read now and then). ``read`` is the part of ``done`` processed since the phase began,

@@ -20,7 +20,9 @@ author:
   - pidock.stack maintainers (@pidock)
 options:
   path:
-    description: The ledger file. A missing file reads as an empty ledger; its directory must exist to write (check mode predicts the write without it).
+    description:
+      - The ledger file. A missing file reads as an empty ledger; its directory must exist to write (check mode
+        predicts the write without it).
     type: path
     required: true
   phase:

@@ -59,11 +59,16 @@ options:
     description: Seconds between two writes of O(progress_file).
     type: float
     default: 1.0
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: rsync runs with C(--dry-run); RV(changes) and RV(itemized) say what it would change.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 seealso:
   - module: pidock.stack.tree_manifest
   - module: pidock.stack.async_progress
@@ -124,133 +129,10 @@ cmd:
 """
 
 import os
-import re
-import subprocess
-import tempfile
-import time
-from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pidock.stack.plugins.module_utils._progress import ProgressMeter
-
-_ITEMIZED_KEEP = 200
-# "  1,234,567  45%   12.34MB/s    0:00:05 (xfr#12, to-chk=34/100)"; the parenthesis is absent on some lines.
-_PROGRESS = re.compile(
-    r"^\s*(?P<bytes>[\d,.]+)\s+(?P<pct>\d+)%\s+\S+\s+\d+:\d{2}:\d{2}"
-    r"(?:\s+\(xfr#(?P<xfr>\d+),\s+(?:to|ir)-chk=(?P<left>\d+)/(?P<total>\d+)\))?"
-)
-# An itemize line: YXcstpoguax and the name, or "*deleting name"; the root directory's own time is not a change.
-_ITEM = re.compile(r"^(?:[<>ch.*][fdLDS][.+?a-zA-Z ]{9,10} |\*deleting )")
-_ROOT_TIME = re.compile(r"^\.d[.a-zA-Z ]{9,10} \./$")
-
-
-def rsync_argv(params: dict[str, Any], check_mode: bool) -> list[str]:
-    """The rsync command line the module runs."""
-    argv = [params["executable"], *params["options"], "--itemize-changes", "--info=progress2", "--no-inc-recursive"]
-    if check_mode:
-        argv.append("--dry-run")
-    if params.get("chown"):
-        argv.append(f"--chown={params['chown']}")
-    if params.get("rsh"):
-        argv.append(f"--rsh={params['rsh']}")
-    return [*argv, params["src"].rstrip("/") + "/", params["dest"].rstrip("/") + "/"]
-
-
-def parse_progress(line: str) -> dict[str, int] | None:
-    """One ``--info=progress2`` record: bytes so far, percent, and (when given) the entries left and in all."""
-    found = _PROGRESS.match(line)
-    if not found:
-        return None
-    record = {"bytes": int(re.sub(r"[,.]", "", found["bytes"])), "percent": int(found["pct"])}
-    if found["total"] is not None:
-        record["left"] = int(found["left"])
-        record["total"] = int(found["total"])
-    return record
-
-
-def is_change(line: str) -> bool:
-    """Whether an output line is an itemized change (not progress, not the root directory's time)."""
-    return bool(_ITEM.match(line)) and not _ROOT_TIME.match(line)
-
-
-def split_records(buffer: bytes) -> tuple[list[str], bytes]:
-    """Complete records of rsync's output (ended by a newline or, for progress, a carriage return) and the rest."""
-    parts = re.split(rb"[\r\n]", buffer)
-    rest = parts.pop()
-    return [p.decode("utf-8", "surrogateescape") for p in parts if p.strip()], rest
-
-
-class Transfer:
-    """What rsync reported so far, and the progress record kept from it."""
-
-    def __init__(self, meter: ProgressMeter) -> None:
-        self.meter = meter
-        self.changes = 0
-        self.itemized: list[str] = []
-        self.bytes = 0
-        self.files_total = 0
-
-    def feed(self, line: str) -> None:
-        progress = parse_progress(line)
-        if progress is not None:
-            self.bytes = progress["bytes"]
-            if "total" in progress:
-                self.files_total = progress["total"]
-            bytes_total = progress["bytes"] * 100 // progress["percent"] if progress["percent"] else None
-            self.meter.totals(self.files_total or None, bytes_total)
-            done = self.files_total - progress.get("left", self.files_total) if self.files_total else 0
-            self.meter.set(done, progress["bytes"])
-            return
-        if is_change(line):
-            self.changes += 1
-            if len(self.itemized) < _ITEMIZED_KEEP:
-                self.itemized.append(line)
-
-
-def run(module: AnsibleModule, argv: list[str], meter: ProgressMeter) -> dict[str, Any]:
-    transfer = Transfer(meter)
-    meter.phase("copy")
-    started = time.monotonic()
-    env = dict(os.environ, LC_ALL="C")
-    # rsync's errors go to a file: a pipe nobody reads while stdout streams could fill and stall it.
-    with tempfile.TemporaryFile() as errors:
-        try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, env=env)
-        except OSError as exc:
-            module.fail_json(msg=f"cannot run {argv[0]}: {exc}", cmd=argv)
-        assert proc.stdout is not None
-        rest = b""
-        while True:
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            lines, rest = split_records(rest + chunk)
-            for line in lines:
-                transfer.feed(line)
-        if rest.strip():
-            transfer.feed(rest.decode("utf-8", "surrogateescape"))
-        rc = proc.wait()
-        errors.seek(0)
-        err = errors.read().decode("utf-8", "replace")
-    meter.finish()
-    seconds = round(time.monotonic() - started, 2)
-    if rc != 0:
-        module.fail_json(
-            msg=f"rsync failed with exit code {rc}: {err.strip()[-2000:] or 'no error output'}",
-            rc=rc,
-            cmd=argv,
-            changes=transfer.changes,
-            itemized=transfer.itemized,
-        )
-    return {
-        "changed": transfer.changes > 0,
-        "changes": transfer.changes,
-        "itemized": transfer.itemized,
-        "bytes": 0 if module.check_mode else transfer.bytes,
-        "files_total": transfer.files_total,
-        "seconds": seconds,
-        "cmd": argv,
-    }
+from ansible_collections.pidock.stack.plugins.module_utils._rsync import rsync_argv, run
 
 
 def main() -> None:
@@ -271,7 +153,28 @@ def main() -> None:
     if not os.path.isdir(params["src"]):
         module.fail_json(msg=f"src {params['src']} is not a directory")
     meter = ProgressMeter(params["progress_file"], params["progress_interval"])
-    module.exit_json(**run(module, rsync_argv(params, module.check_mode), meter))
+    argv = rsync_argv(params, module.check_mode)
+    try:
+        rc, err, transfer, seconds = run(argv, meter)
+    except OSError as exc:
+        module.fail_json(msg=f"cannot run {argv[0]}: {exc}", cmd=argv)
+    if rc != 0:
+        module.fail_json(
+            msg=f"rsync failed with exit code {rc}: {err.strip()[-2000:] or 'no error output'}",
+            rc=rc,
+            cmd=argv,
+            changes=transfer.changes,
+            itemized=transfer.itemized,
+        )
+    module.exit_json(
+        changed=transfer.changes > 0,
+        changes=transfer.changes,
+        itemized=transfer.itemized,
+        bytes=0 if module.check_mode else transfer.bytes,
+        files_total=transfer.files_total,
+        seconds=seconds,
+        cmd=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.pidock.stack.plugins.module_utils._rsync import is_change, parse_progress, split_records
 from ansible_collections.pidock.stack.plugins.modules import tree_rsync
-from ansible_collections.pidock.stack.plugins.modules.tree_rsync import is_change, parse_progress, split_records
 from conftest import ModuleFailed
 
 _FAKE = """#!{python}
@@ -61,8 +61,10 @@ def _args(tmp_path: Path, exe: str, **extra) -> dict:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("      1,048,576  25%    9.50MB/s    0:00:00 (xfr#1, to-chk=3/4)", {"bytes": 1048576, "percent": 25,
-                                                                         "left": 3, "total": 4}),
+        (
+            "      1,048,576  25%    9.50MB/s    0:00:00 (xfr#1, to-chk=3/4)",
+            {"bytes": 1048576, "percent": 25, "left": 3, "total": 4},
+        ),
         ("  0   0%    0.00kB/s    0:00:00 (xfr#0, ir-chk=10/20)", {"bytes": 0, "percent": 0, "left": 10, "total": 20}),
         ("  12.345.678  50%  1,00MB/s    0:00:12", {"bytes": 12345678, "percent": 50}),
         (">f+++++++++ a.jpg", None),
@@ -110,8 +112,15 @@ def test_push_reports_changes_bytes_and_its_command(run_module, fake_rsync, tmp_
     assert result["itemized"] == [">f+++++++++ a.jpg", "hf+++++++++ b.jpg => a.jpg", "*deleting   old.jpg"]
     assert result["bytes"] == 4194304 and result["files_total"] == 4
     assert json.loads(args.read_text()) == [
-        "--archive", "--delete", "--itemize-changes", "--info=progress2", "--no-inc-recursive",
-        "--chown=1000:1000", "--rsh=ssh -i key", f"{tmp_path}/src/", "root@10.0.0.7:vol/_data/",
+        "--archive",
+        "--delete",
+        "--itemize-changes",
+        "--info=progress2",
+        "--no-inc-recursive",
+        "--chown=1000:1000",
+        "--rsh=ssh -i key",
+        f"{tmp_path}/src/",
+        "root@10.0.0.7:vol/_data/",
     ]
 
 
@@ -148,7 +157,7 @@ def test_progress_file_records_files_bytes_and_the_estimate(run_module, fake_rsy
 @pytest.mark.parametrize(
     ("rc", "err", "message"),
     [
-        (24, "file has vanished: \"/src/x.jpg\"\n", 'exit code 24: file has vanished: "/src/x.jpg"'),
+        (24, 'file has vanished: "/src/x.jpg"\n', 'exit code 24: file has vanished: "/src/x.jpg"'),
         (255, "Permission denied (publickey).\nrsync: connection unexpectedly closed", "exit code 255: Permission"),
         (12, "", "exit code 12: no error output"),
     ],

@@ -22,8 +22,9 @@ description:
     keys), fails when the job failed, removes the job's status file (async_status V(cleanup)) and removes
     O(progress_file). A cleanup that fails is a warning, not a failure.
   - Prints progress lines only, never the job's result.
-  - M(pidock.stack.tree_manifest) (bytes and files) and M(pidock.stack.migrate_subscription_wait) (rows and tables)
-    write a progress file with their C(progress_file) option.
+  - M(pidock.stack.tree_manifest) and M(pidock.stack.tree_rsync) (bytes and files) and
+    M(pidock.stack.migrate_subscription_wait) (rows and tables) write a progress file with their C(progress_file)
+    option.
   - This is an action plugin; it runs M(ansible.builtin.async_status), M(ansible.builtin.slurp) and
     M(ansible.builtin.file) on the host. Run it with the same C(become) settings as the task it waits for, which
     owns the job's status file and the progress file (mode 0600).

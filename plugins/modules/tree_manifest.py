@@ -170,6 +170,20 @@ options:
       - Its directory must exist, and it must not be inside O(path), O(copy_to) or O(compare_to).
     type: path
     version_added: 0.2.0
+  start_file:
+    description:
+      - Wait, before reading anything, until this file exists. When it holds V(go) the module works as asked; when it
+        holds anything else (V(cancel)) it returns at once having done nothing (RV(started) false, not changed).
+      - For a job started ahead with C(async) and C(poll=0) that may only act from a later moment on, which the
+        caller marks by writing the file (whole, by renaming a temporary file over it).
+      - Fails when the file does not appear within O(start_timeout) seconds, having done nothing.
+    type: path
+    version_added: 0.2.0
+  start_timeout:
+    description: Seconds to wait for O(start_file).
+    type: int
+    default: 600
+    version_added: 0.2.0
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
@@ -323,6 +337,16 @@ seconds:
   description: Wall time spent building the manifest(s).
   returned: always
   type: float
+started:
+  description: With O(start_file) - whether it said V(go) (false - cancelled, nothing done).
+  returned: when O(start_file) is set
+  type: bool
+  sample: true
+waited:
+  description: With O(start_file) - the seconds waited for it.
+  returned: when O(start_file) is set
+  type: float
+  sample: 2.35
 manifest:
   description: The entries.
   returned: when O(return_entries=true)
@@ -346,6 +370,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._manifest import (
     _load,
 )
 from ansible_collections.pidock.stack.plugins.module_utils._progress import ProgressMeter
+from ansible_collections.pidock.stack.plugins.module_utils._start_signal import StartTimeout, wait_for_start
 from ansible_collections.pidock.stack.plugins.module_utils._tree_copier import _CopyError, _TreeCopier
 
 _FIELD_CHOICES = ["type", "size", "sha256", "target", "mode", "uid", "gid", "link"]
@@ -374,6 +399,8 @@ def _argument_spec() -> dict[str, Any]:
         "fail_on_difference": {"type": "bool", "default": False},
         "return_entries": {"type": "bool", "default": False},
         "progress_file": {"type": "path"},
+        "start_file": {"type": "path"},
+        "start_timeout": {"type": "int", "default": 600},
     }
 
 
@@ -514,6 +541,14 @@ def main() -> None:
         module.fail_json(msg="guard_file needs copy_to")
     if params["copy_to"] and not params["checksum"]:
         module.fail_json(msg="copy_to needs checksum=true: the copy is verified by its hashes")
+    waited = None
+    if params["start_file"]:
+        try:
+            go, waited = wait_for_start(params["start_file"], params["start_timeout"])
+        except StartTimeout as exc:
+            module.fail_json(msg=f"not started, nothing done: {exc}", started=False)
+        if not go:
+            module.exit_json(changed=False, started=False, waited=waited, msg=f"cancelled by {params['start_file']}")
     jobs = params["jobs"] if params["jobs"] > 0 else min(8, os.cpu_count() or 1)
     options = {
         "ownership": params["ownership"],
@@ -552,6 +587,8 @@ def main() -> None:
             module.fail_json(msg=f"cannot read compare_to {other_path}: {exc}", **result)
         result.update(_compare(manifest, other, ignore=params["ignore"], limit=params["max_differences"]))
     result["seconds"] = round(time.monotonic() - started, 3)
+    if waited is not None:
+        result.update(started=True, waited=waited)
     if meter is not None:
         meter.finish()
 

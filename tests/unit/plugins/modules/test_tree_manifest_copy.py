@@ -605,3 +605,36 @@ def test_progress_file_errors(tmp_path: Path, run_module: RunModule, progress_fi
     with pytest.raises(ModuleFailed, match=message):
         _copy(run_module, src, tmp_path / "dst", progress_file=progress_file)
     assert list((tmp_path / "dst").iterdir()) == []
+
+
+def test_start_file_go_copies_after_waiting(tmp_path: Path, run_module: RunModule) -> None:
+    """A job started ahead: it copies once its start file says go (written here by a timer)."""
+    import threading
+
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    start = tmp_path / "start"
+    timer = threading.Timer(0.3, lambda: start.write_text("go\n"))
+    timer.start()
+    result = _copy(run_module, src, dst, start_file=str(start), start_timeout=10)
+    timer.join()
+    assert result["started"] is True and result["waited"] >= 0.25
+    assert result["changed"] is True and result["equal"] is True
+
+
+@pytest.mark.parametrize("word", ["cancel", "anything"])
+def test_start_file_cancel_does_nothing(tmp_path: Path, run_module: RunModule, word: str) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    (tmp_path / "start").write_text(word)
+    result = _copy(run_module, src, dst, start_file=str(tmp_path / "start"), dest=str(tmp_path / "m.json"))
+    assert result["started"] is False and result["changed"] is False
+    assert not dst.exists() and not (tmp_path / "m.json").exists()
+
+
+def test_start_file_missing_fails_having_done_nothing(tmp_path: Path, run_module: RunModule) -> None:
+    src = _tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    with pytest.raises(ModuleFailed, match=r"not started, nothing done: .*start did not appear within 1 s"):
+        _copy(run_module, src, dst, start_file=str(tmp_path / "start"), start_timeout=1)
+    assert not dst.exists()

@@ -11,11 +11,15 @@
 - ``migrate_next_phase``: the phase of this run after a given one that still has to run.
 - ``migrate_phase_report``: each verified phase's seconds beside the plan's estimate, and the downtime.
 - ``migrate_downtime``: when the stack began to serve (host clock) and the seconds since the freeze began.
+- ``migrate_start_wait``: the shell lines a background job starts with when it may act only once its start
+  file says ``go`` (module_utils/_start_signal.py is the same rule in Python).
 """
 
 from __future__ import annotations
 
+import math
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -253,6 +257,28 @@ def migrate_downtime(
     return {"serving_since": served.strftime(_STAMP), "seconds": seconds, "source": source}
 
 
+_START_POLL = 0.05
+
+
+def migrate_start_wait(path: str, timeout: Any) -> str:
+    """Shell lines that wait for ``path`` to hold a word: ``go`` goes on, any other word ends the job (exit 0,
+    nothing done), no file after ``timeout`` seconds fails it (exit 3, nothing done). Ends with ``;``."""
+    if not str(path or "").strip():
+        raise ValueError("migrate_start_wait needs the start file's path")
+    seconds = float(timeout)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"migrate_start_wait needs a positive timeout, got {timeout!r}")
+    quoted = shlex.quote(str(path))
+    looks = math.ceil(seconds / _START_POLL)
+    late = shlex.quote(f"not started, nothing done: {path} did not appear within {seconds:g} s")
+    return (
+        f'n=0; until [ -s {quoted} ]; do n=$((n+1)); if [ "$n" -gt {looks} ]; then '
+        f"echo {late} >&2; exit 3; fi; "
+        f"sleep {_START_POLL}; done; "
+        f'if [ "$(cat {quoted})" != go ]; then echo {shlex.quote(f"cancelled by {path}")}; exit 0; fi;'
+    )
+
+
 class FilterModule:
     """pidock.stack migrate host filters."""
 
@@ -267,4 +293,5 @@ class FilterModule:
             "migrate_refreeze": migrate_refreeze,
             "migrate_phase_report": migrate_phase_report,
             "migrate_downtime": migrate_downtime,
+            "migrate_start_wait": migrate_start_wait,
         }

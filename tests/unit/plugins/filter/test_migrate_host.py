@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from ansible_collections.pidock.stack.plugins.filter.migrate_host import (
     migrate_phase_report,
     migrate_refreeze,
     migrate_secret_conflicts,
+    migrate_start_wait,
     migrate_tree_record,
     migrate_units_state,
     migrate_volume_labels,
@@ -190,6 +193,7 @@ def test_filters_are_registered() -> None:
         "migrate_phase_report",
         "migrate_refreeze",
         "migrate_downtime",
+        "migrate_start_wait",
     }
 
 
@@ -357,3 +361,48 @@ _FROZE = "2026-11-29T01:00:00.000000Z"
 )
 def test_downtime(args, want):
     assert migrate_downtime(*args) == want
+
+
+@pytest.mark.parametrize(
+    ("word", "rc", "stdout", "ran"),
+    [
+        ("go\n", 0, "ran\n", True),
+        ("go", 0, "ran\n", True),
+        ("cancel\n", 0, "cancelled by", False),
+        ("GO", 0, "cancelled by", False),
+    ],
+    ids=["go", "go-no-newline", "cancel", "other-word"],
+)
+def test_start_wait_runs_only_on_go(tmp_path, word: str, rc: int, stdout: str, ran: bool) -> None:
+    start = tmp_path / "start file"  # a space: the path is quoted
+    start.write_text(word)
+    done = subprocess.run(
+        ["bash", "-c", migrate_start_wait(str(start), 5) + " echo ran"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == rc and done.stdout.startswith(stdout), done
+    assert ("ran" in done.stdout) is ran
+
+
+def test_start_wait_waits_for_the_word_and_times_out(tmp_path) -> None:
+    start = tmp_path / "start"
+    proc = subprocess.Popen(
+        ["bash", "-c", migrate_start_wait(str(start), 5) + " echo ran"], stdout=subprocess.PIPE, text=True
+    )
+    time.sleep(0.3)
+    assert proc.poll() is None, "it goes on before the file says go"
+    start.write_text("go\n")
+    assert proc.communicate(timeout=5)[0] == "ran\n"
+    late = subprocess.run(
+        ["bash", "-c", migrate_start_wait(str(tmp_path / "never"), 0.2) + " echo ran"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert late.returncode == 3 and late.stdout == ""
+    assert f"not started, nothing done: {tmp_path}/never did not appear within 0.2 s" in late.stderr
+
+
+@pytest.mark.parametrize(("path", "timeout"), [("", 5), ("/x", 0), ("/x", -1), ("/x", "nan")])
+def test_start_wait_refuses_bad_input(path, timeout) -> None:
+    with pytest.raises(ValueError, match="migrate_start_wait needs"):
+        migrate_start_wait(path, timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -609,8 +610,6 @@ def test_progress_file_errors(tmp_path: Path, run_module: RunModule, progress_fi
 
 def test_start_file_go_copies_after_waiting(tmp_path: Path, run_module: RunModule) -> None:
     """A job started ahead: it copies once its start file says go (written here by a timer)."""
-    import threading
-
     src = _tree(tmp_path / "src")
     dst = tmp_path / "dst"
     start = tmp_path / "start"

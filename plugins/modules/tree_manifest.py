@@ -173,7 +173,7 @@ options:
   start_file:
     description:
       - Wait, before reading anything, until this file exists. When it holds V(go) the module works as asked; when it
-        holds anything else (V(cancel)) it returns at once having done nothing (RV(started) false, not changed).
+        holds anything else (V(cancel)) it returns at once having done nothing (RV(start) V(cancel), not changed).
       - For a job started ahead with C(async) and C(poll=0) that may only act from a later moment on, which the
         caller marks by writing the file (whole, by renaming a temporary file over it).
       - Fails when the file does not appear within O(start_timeout) seconds, having done nothing.
@@ -337,11 +337,13 @@ seconds:
   description: Wall time spent building the manifest(s).
   returned: always
   type: float
-started:
-  description: With O(start_file) - whether it said V(go) (false - cancelled, nothing done).
+start:
+  description:
+    - With O(start_file) - V(go), or V(cancel) when the file said anything else and nothing was done.
+    - Not named C(started), which C(async) keeps for its own bookkeeping (a job whose result holds it never ends).
   returned: when O(start_file) is set
-  type: bool
-  sample: true
+  type: str
+  sample: go
 waited:
   description: With O(start_file) - the seconds waited for it.
   returned: when O(start_file) is set
@@ -546,9 +548,9 @@ def main() -> None:
         try:
             go, waited = wait_for_start(params["start_file"], params["start_timeout"])
         except StartTimeout as exc:
-            module.fail_json(msg=f"not started, nothing done: {exc}", started=False)
+            module.fail_json(msg=f"not started, nothing done: {exc}", start="timeout")
         if not go:
-            module.exit_json(changed=False, started=False, waited=waited, msg=f"cancelled by {params['start_file']}")
+            module.exit_json(changed=False, start="cancel", waited=waited, msg=f"cancelled by {params['start_file']}")
     jobs = params["jobs"] if params["jobs"] > 0 else min(8, os.cpu_count() or 1)
     options = {
         "ownership": params["ownership"],
@@ -588,7 +590,7 @@ def main() -> None:
         result.update(_compare(manifest, other, ignore=params["ignore"], limit=params["max_differences"]))
     result["seconds"] = round(time.monotonic() - started, 3)
     if waited is not None:
-        result.update(started=True, waited=waited)
+        result.update(start="go", waited=waited)
     if meter is not None:
         meter.finish()
 

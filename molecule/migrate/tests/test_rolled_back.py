@@ -414,6 +414,8 @@ def test_migrating_again_online_while_writes_go_on_loses_nothing(host):
     for phase in ("presync", "replicate", "prestart", "freeze", "catchup", "delta", "verify", "cutover"):
         assert phases[phase]["status"] == "verified", phase
     assert "dump" not in phases and "restore" not in phases
+    # The catch-up's jobs were started before the freeze (frozen_jobs.yml) and waited for its word.
+    assert phases["catchup"]["baseline_started_ahead"] is True, phases["catchup"]
     # wal_level=logical since the test before: no restart this time.
     replicated = phases["replicate"]
     assert replicated["restarted"] is False and replicated["restart_settings"] == {}

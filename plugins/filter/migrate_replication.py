@@ -36,6 +36,9 @@ from ansible_collections.pidock.stack.plugins.filter.migrate_plan import _probe
 
 # Logical replication (publications and subscriptions) exists from PostgreSQL 10.
 _MIN_VERSION_NUM = 100000
+# A separate target's server subscribes over TLS with sslcertmode=disable (16 or later): otherwise its
+# libpq looks for a client certificate under its HOME, which the image's server cannot read.
+_MIN_TLS_SUBSCRIBER_MAJOR = 16
 # During the initial copy each table being synchronised uses one more replication slot and WAL
 # sender beside the subscription's own; PostgreSQL's default max_sync_workers_per_subscription.
 _DEFAULT_SYNC_WORKERS = 2
@@ -178,7 +181,8 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
       ``sync_workers`` (max_sync_workers_per_subscription of the subscriber), ``listen_address`` (the
       address on which the stack's PostgreSQL reaches the bare metal over TCP: with it, the plan checks
       ``listen_addresses`` of the source and adds the address to the restart when missing; empty means
-      none was found, which rules replication out; not given: not checked).
+      none was found, which rules replication out; not given: not checked), ``tls`` (the stack's PostgreSQL is
+      on a separate host and reaches the bare metal over the network: only over TLS, so ``ssl`` must be on).
 
     ``method`` is the method to use; ``reasons`` say why replication is not possible (empty when it
     is); ``errors`` are set only when ``replicate`` was requested and is not possible (the plan
@@ -244,6 +248,17 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
             listening = _listen_with(str(source.get("listen_addresses") or ""), address)
             if listening is not None:
                 restart_settings["listen_addresses"] = listening
+    tls = bool(settings.get("tls", False))
+    if tls and not source.get("ssl"):
+        reasons.append(
+            "ssl is off on the bare-metal PostgreSQL: the replication to a separate target host crosses the network "
+            "with TLS only (set ssl = on and a certificate; a reload is enough)"
+        )
+    if tls and tgt_v and _major(tgt_v) < (_MIN_TLS_SUBSCRIBER_MAJOR,):
+        reasons.append(
+            f"the stack's PostgreSQL {_major_text(tgt_v)} cannot subscribe over TLS without a client certificate "
+            f"(sslcertmode needs {_MIN_TLS_SUBSCRIBER_MAJOR} or later)"
+        )
     need_slots = 1 + sync_workers
     slots_free = _int(source.get("max_replication_slots")) - _int(source.get("replication_slots_used"))
     if slots_free < need_slots:
@@ -315,10 +330,17 @@ def migrate_replication_plan(facts: Mapping[str, Any], settings: Mapping[str, An
 
     if not reasons:
         out["method"] = "replicate"
-        steps.append(
-            "a replication role and pg_hba lines for the stack's networks only, reached at "
-            f"{out['listen_address'] or 'the local socket'} (removed at the catch-up)"
-        )
+        if tls:
+            steps.append(
+                "a replication role and a hostssl pg_hba line for the target host's address only, reached at "
+                f"{out['listen_address']} over TLS (sslmode=verify-ca against the bare metal's certificate; removed "
+                "at the catch-up)"
+            )
+        else:
+            steps.append(
+                "a replication role and pg_hba lines for the stack's networks only, reached at "
+                f"{out['listen_address'] or 'the local socket'} (removed at the catch-up)"
+            )
         steps.append(
             "before the freeze: the stack's own PostgreSQL takes over the subscription and the stack starts "
             "without its front (health-checked); the cutover then only starts the front"

@@ -7,6 +7,8 @@ the source's address and only for rrsync writing below its Docker volumes.
 - ``migrate_transfer_grant``: the source's address (from ``ip -o route get <target>``, unless given) and
   the ``authorized_keys`` options that confine the source's key.
 - ``migrate_transfer_dest``: a volume's mount point as rrsync's path, relative to the confined root.
+- ``migrate_replication_client``: the address the target's PostgreSQL connects to the bare metal's from, as
+  the one-address network of the replication role's ``hostssl`` line in ``pg_hba.conf``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,23 @@ def migrate_transfer_dest(mountpoint: str, root: str) -> str:
     return posixpath.relpath(path, base) + "/"
 
 
+def migrate_replication_client(route: str) -> dict[str, str]:
+    """``{address, network}``: where the target's replication connection comes from.
+
+    ``route`` is what the target answered to ``ip -o route get <source address>``; its ``src`` is the
+    address the bare metal sees. ``network`` holds that address alone (``/32``, or ``/128`` for IPv6), for
+    the ``hostssl`` line that lets the replication role in from the target and nowhere else.
+    """
+    found = _ROUTE_SRC.search(str(route or ""))
+    if not found:
+        raise ValueError(
+            "the target's route to the bare metal names no source address (ip -o route get answered "
+            f"{str(route or '').strip()!r})"
+        )
+    address = ipaddress.ip_address(_address(found.group(1), "the target's route source address"))
+    return {"address": str(address), "network": str(ipaddress.ip_network(address))}
+
+
 class FilterModule:
     """pidock.stack migrate host-to-host transfer filters."""
 
@@ -85,4 +104,5 @@ class FilterModule:
         return {
             "migrate_transfer_grant": migrate_transfer_grant,
             "migrate_transfer_dest": migrate_transfer_dest,
+            "migrate_replication_client": migrate_replication_client,
         }

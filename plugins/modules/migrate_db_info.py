@@ -12,8 +12,8 @@ version_added: 0.1.0
 description:
   - Reads catalog facts of one PostgreSQL database through C(psql), each part as one JSON document built by the
     server (no text parsing), for the online migration of the P(pidock.stack.migrate#role) role.
-  - V(server) - version, port, C(listen_addresses), the C(pg_hba.conf) path, C(wal_level), replication slots and
-    WAL senders (configured and in use), large objects.
+  - V(server) - version, port, C(listen_addresses), the C(pg_hba.conf) path, whether C(ssl) is on and its
+    certificate file, C(wal_level), replication slots and WAL senders (configured and in use), large objects.
   - V(tables) - every user table with its persistence, primary key, replica identity and estimated rows
     (C(reltuples), 0 before the first C(ANALYZE)); tables that belong to an extension are left out.
   - V(extensions) - installed extensions and versions; V(available_extensions) - the version C(CREATE EXTENSION)
@@ -81,7 +81,8 @@ facts:
   type: dict
   sample:
     server: {version_num: 170004, port: 5432, listen_addresses: localhost,
-             hba_file: /etc/postgresql/17/main/pg_hba.conf, wal_level: replica, max_replication_slots: 10,
+             hba_file: /etc/postgresql/17/main/pg_hba.conf, ssl: true,
+             ssl_cert_file: /etc/ssl/certs/ssl-cert-snakeoil.pem, wal_level: replica, max_replication_slots: 10,
              replication_slots_used: 0, max_wal_senders: 10, wal_senders_used: 0, large_objects: 0}
     tables: [{schema: public, name: items, persistence: p, has_primary_key: true, replica_identity: d,
               replica_identity_index: null, rows: 12000}]
@@ -116,6 +117,8 @@ SELECT json_build_object(
   'port', current_setting('port')::int,
   'listen_addresses', current_setting('listen_addresses'),
   'hba_file', current_setting('hba_file'),
+  'ssl', current_setting('ssl') = 'on',
+  'ssl_cert_file', current_setting('ssl_cert_file'),
   'wal_level', current_setting('wal_level'),
   'max_replication_slots', current_setting('max_replication_slots')::int,
   'replication_slots_used', (SELECT count(*) FROM pg_catalog.pg_replication_slots),

@@ -68,12 +68,12 @@ def test_preflight_refuses_by_name(tmp_path: Path, name: str, value: object, rul
 
 @pytest.mark.parametrize(
     ("phases", "refused"),
-    [(["plan", "presync", "replicate"], "replicate"), (["presync", "freeze", "dump"], "freeze, dump")],
-    ids=["replicate", "freeze-dump"],
+    [(["plan", "presync", "replicate", "prestart"], "prestart"), (["presync", "freeze", "dump"], "freeze, dump")],
+    ids=["prestart", "freeze-dump"],
 )
 def test_preflight_refuses_phases_a_separate_target_cannot_run_yet(tmp_path: Path, phases: list, refused: str) -> None:
-    """A separate target host: plan and presync are built; the rest is refused before anything changes."""
+    """A separate target host: plan, presync and replicate are built; the rest is refused before anything changes."""
     rc, out = _preflight(tmp_path, {"migrate_target_host": "new-pi", "migrate_phases": phases})
     assert rc == 2, out[-3000:]
-    assert "migrate_target_host=new-pi is a separate target host: plan and presync" in out, out[-3000:]
+    assert "migrate_target_host=new-pi is a separate target host: plan, presync, replicate are built" in out, out[-3000:]
     assert f"{refused} work in place only so far" in out, out[-3000:]

@@ -2,7 +2,7 @@
 host over SSH while the bare metal serves. The second host ("a new Pi") is made by this test with the
 scenario's own create and destroy playbooks, on the same Docker network, and destroyed whatever
 happens. Runs in the rolled-back stage: the bare metal serves then, as it does while an operator
-prepares its successor."""
+prepares its successor. presync, then replicate (over TLS, host to host), then a rollback of both."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,15 @@ def new_pi(host):
             new = testinfra.get_host(f"docker://{_NEW}")
             apt = "DEBIAN_FRONTEND=noninteractive apt-get -qq -o Dpkg::Use-Pty=0"
             run_ok(new, f"{apt} update && {apt} install --no-install-recommends openssh-server >/dev/null")
-            run_ok(new, "systemctl start ssh docker")
+            # What pidock.stack.docker does for an engine >= 26 on a host without IPv6 (as here); the plan names it
+            # as a blocker until then. Written directly: running the role costs this test half a minute.
+            run_ok(
+                new,
+                "mkdir -p /etc/systemd/system/docker.service.d && printf '%%s' %s"
+                " > /etc/systemd/system/docker.service.d/10-pidock-ipv6.conf && systemctl daemon-reload",
+                "[Service]\nEnvironment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n",
+            )
+            run_ok(new, "systemctl start ssh && systemctl restart docker")
             # The source needs an SSH client (a Pi has one; this test host's image does not).
             run_ok(host, f"command -v ssh || ({apt} update && {apt} install --no-install-recommends openssh-client)")
             address = subprocess.run(
@@ -156,14 +165,77 @@ def test_presync_pushes_the_trees_to_a_new_pi_over_ssh_while_the_bare_metal_serv
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200 and body.get("db") == "ok", body
 
-    # A rollback of it leaves the bare metal serving and the copies on the new Pi (volumes are kept), and
-    # looks for the stack's containers there, not on the bare metal.
+
+_SRC_PSQL = "runuser -u postgres -- psql -XtAq -v ON_ERROR_STOP=1 -d inventory_db -c %s"
+_NEW_PSQL = "docker exec pidock-migrate-postgres psql -XtAq -v ON_ERROR_STOP=1 -U postgres -d inventory_db -c %s"
+
+
+def _until(check, what: str, seconds: float = 30.0) -> None:
+    end = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < end, f"not within {seconds:.0f} s: {what}"
+        time.sleep(0.5)
+
+
+def test_replicate_to_a_new_pi_over_tls_then_roll_back(host, new_pi):
+    """After presync (the test above), the replicate phase subscribes the new Pi's PostgreSQL to the bare metal over
+    TLS; a rollback takes it all down on both hosts."""
+    new, inventory, address = new_pi
+    run_ok(new, "docker load --quiet --input /opt/pidock-images/postgres.tar")
+    _presync(
+        inventory,
+        address,
+        phases=("replicate",),
+        migrate_db_method="replicate",
+        migrate_replication_allow_restart=True,
+    )
+    ledger = json.loads(host.file(f"{_WORK}/ledger.json").content_string)
+    replicate = ledger["phases"]["replicate"]
+    assert replicate["status"] == "verified" and replicate["target_host"] == _NEW, replicate
+
+    # The bare metal lets the replication role in from the new Pi's address only, over TLS only; the new Pi's
+    # PostgreSQL streams from there, encrypted (it checked the bare metal's certificate: sslmode=verify-ca).
+    hba = run_ok(host, _SRC_PSQL, "SHOW hba_file").strip()
+    lines = [
+        " ".join(line.split()[:5]) for line in host.file(hba).content_string.splitlines() if "pidock_migrate" in line
+    ]
+    assert lines == [f"hostssl inventory_db pidock_migrate {address}/32 scram-sha-256"], lines
+    stream = (
+        "SELECT s.ssl, r.client_addr, r.state FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
+        " WHERE r.application_name = 'pidock_migrate'"
+    )
+    assert run_ok(host, _SRC_PSQL, stream).strip() == f"t|{address}|streaming"
+    conninfo = run_ok(new, _NEW_PSQL, "SELECT subconninfo FROM pg_subscription")
+    assert "sslmode=verify-ca" in conninfo and "sslrootcert=" in conninfo, "subscription without verify-ca"
+
+    # The initial copy is whole, and a write on the bare metal (then its deletion) reaches the new Pi.
+    for table in ("categories", "items", "images"):
+        count = f"SELECT count(*) FROM {table}"
+        assert run_ok(new, _NEW_PSQL, count) == run_ok(host, _SRC_PSQL, count), table
+    present = "SELECT count(*) FROM categories WHERE name = 'pidock-test: onto the new Pi'"
+    run_ok(host, _SRC_PSQL, "INSERT INTO categories (name) VALUES ('pidock-test: onto the new Pi')")
+    _until(lambda: run_ok(new, _NEW_PSQL, present).strip() == "1", "the insert on the new Pi")
+    run_ok(host, _SRC_PSQL, "DELETE FROM categories WHERE name = 'pidock-test: onto the new Pi'")
+    _until(lambda: run_ok(new, _NEW_PSQL, present).strip() == "0", "the delete on the new Pi")
+
+    # A rollback takes the replication down on both hosts (the stack's side on the new Pi), leaves the bare metal
+    # serving and the copies on the new Pi (volumes are kept).
     settings = {"migrate_target_host": _NEW, "migrate_target_address": address, "migrate_work_dir": _WORK}
     out, _took = run_playbook(
         "migrate", "migrate_rollback.yml", "-i", str(inventory), "-l", "migrate-pi", "-e", json.dumps(settings)
     )
+    assert re.search(
+        rf"Drop the subscription in the stack's PostgreSQL.*\] \*+\nchanged: \[migrate-pi -> {_NEW}\]", out
+    ), out[-3000:]
     assert re.search(rf"Look for containers of the stack\] \*+\nok: \[migrate-pi -> {_NEW}\]", out), out[-3000:]
-    assert sorted(run_ok(new, "docker volume ls -q").split()) == sorted(_TREES)
+    left = (
+        "SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)"
+        " + (SELECT count(*) FROM pg_roles WHERE rolname = 'pidock_migrate')"
+    )
+    assert run_ok(host, _SRC_PSQL, left).strip() == "0"
+    assert "pidock_migrate" not in host.file(hba).content_string
+    assert run_ok(new, "docker ps --all --quiet").strip() == ""
+    assert sorted(run_ok(new, "docker volume ls -q").split()) == sorted([*_TREES, "inventory_pgdata"])
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
     assert status == 200 and body.get("db") == "ok", body
     run_ok(host, "rm -rf %s", _WORK)

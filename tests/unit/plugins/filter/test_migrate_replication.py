@@ -183,6 +183,45 @@ PLAN_CASES = [
         None,
     ),
     (
+        "separate target host, ssl on: over TLS to the target's address only",
+        _facts(**{"source.ssl": True, "source.listen_addresses": "*"}),
+        {"listen_address": "192.168.1.20", "tls": True},
+        "replicate",
+        None,
+        "hostssl pg_hba line for the target host's address only, reached at 192.168.1.20 over TLS",
+    ),
+    (
+        "separate target host, ssl off: no replication in clear over the network",
+        _facts(**{"source.ssl": False, "source.listen_addresses": "*"}),
+        {"listen_address": "192.168.1.20", "tls": True},
+        "dump",
+        "ssl is off on the bare-metal PostgreSQL",
+        None,
+    ),
+    (
+        "separate target host, stack's PostgreSQL 15: no TLS without a client certificate",
+        _facts(
+            **{
+                "source.ssl": True,
+                "source.listen_addresses": "*",
+                "source.version_num": 150004,
+                "target.version_num": 150008,
+            }
+        ),
+        {"listen_address": "192.168.1.20", "tls": True},
+        "dump",
+        "cannot subscribe over TLS without a client certificate (sslcertmode needs 16 or later)",
+        None,
+    ),
+    (
+        "same host, ssl off: the bridge does not leave the host",
+        _facts(**{"source.ssl": False, "source.listen_addresses": "*"}),
+        {"listen_address": "172.17.0.1"},
+        "replicate",
+        None,
+        "pg_hba lines for the stack's networks only",
+    ),
+    (
         "extension missing in the stack",
         _facts(**{"target.extensions": {}}),
         {},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible_collections.pidock.stack.plugins.filter.migrate_transfer import (
     FilterModule,
+    migrate_replication_client,
     migrate_transfer_dest,
     migrate_transfer_grant,
 )
@@ -13,7 +14,11 @@ _ROOT = "/var/lib/docker/volumes"
 
 
 def test_filters_are_registered() -> None:
-    assert set(FilterModule().filters()) == {"migrate_transfer_grant", "migrate_transfer_dest"}
+    assert set(FilterModule().filters()) == {
+        "migrate_transfer_grant",
+        "migrate_transfer_dest",
+        "migrate_replication_client",
+    }
 
 
 @pytest.mark.parametrize(
@@ -74,3 +79,30 @@ def test_dest(mountpoint, root, dest) -> None:
 def test_dest_refuses(mountpoint) -> None:
     with pytest.raises(ValueError, match="cannot write it"):
         migrate_transfer_dest(mountpoint, _ROOT)
+
+
+@pytest.mark.parametrize(
+    ("route", "address", "network"),
+    [
+        ("172.18.0.2 dev eth0 src 172.18.0.3 uid 0 \\    cache ", "172.18.0.3", "172.18.0.3/32"),
+        ("10.0.0.5 via 10.0.1.1 dev wlan0 src 10.0.1.9 uid 0", "10.0.1.9", "10.0.1.9/32"),
+        ("fd00::5 from :: dev eth0 proto kernel src fd00::7 metric 256 pref medium", "fd00::7", "fd00::7/128"),
+    ],
+    ids=["same-link", "via-gateway", "ipv6"],
+)
+def test_replication_client(route, address, network) -> None:
+    assert migrate_replication_client(route) == {"address": address, "network": network}
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ("", "names no source address"),
+        ("172.18.0.2 dev eth0 uid 0", "names no source address"),
+        ("172.18.0.2 dev eth0 src eth0 uid 0", "is not an IP address"),
+    ],
+    ids=["empty", "no-src", "not-an-address"],
+)
+def test_replication_client_refuses(route, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        migrate_replication_client(route)

@@ -75,5 +75,6 @@ def test_preflight_refuses_phases_a_separate_target_cannot_run_yet(tmp_path: Pat
     """A separate target host: plan, presync and replicate are built; the rest is refused before anything changes."""
     rc, out = _preflight(tmp_path, {"migrate_target_host": "new-pi", "migrate_phases": phases})
     assert rc == 2, out[-3000:]
-    assert "migrate_target_host=new-pi is a separate target host: plan, presync, replicate are built" in out, out[-3000:]
+    built = "migrate_target_host=new-pi is a separate target host: plan, presync, replicate are built"
+    assert built in out, out[-3000:]
     assert f"{refused} work in place only so far" in out, out[-3000:]

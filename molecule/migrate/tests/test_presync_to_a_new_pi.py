@@ -31,7 +31,10 @@ _LISTING = (
     " && find . -type f -not -path './.pidock-partial*' -printf '%%n %%p\\n' | sort"
     " && find . -type f -not -path './.pidock-partial*' -print0 | sort -z | xargs -0r sha256sum"
 )
-_INVENTORY = {"all": {"hosts": {_NEW: {"ansible_connection": "community.docker.docker"}}}}
+
+
+def _inventory(**host_vars: str) -> dict:
+    return {"all": {"hosts": {_NEW: {"ansible_connection": "community.docker.docker", **host_vars}}}}
 
 
 def _molecule_yml() -> dict:
@@ -65,7 +68,7 @@ def new_pi(host):
         extra = Path(tmp) / "molecule_yml.json"
         extra.write_text(json.dumps({"molecule_yml": _molecule_yml()}))
         inventory = Path(tmp) / "new_pi.yml"
-        inventory.write_text(yaml.safe_dump(_INVENTORY))
+        inventory.write_text(yaml.safe_dump(_inventory()))
         try:
             _hosts_playbook("create.yml", extra)
             new = testinfra.get_host(f"docker://{_NEW}")
@@ -204,7 +207,7 @@ def test_replicate_to_a_new_pi_over_tls_then_roll_back(host, new_pi):
         "SELECT s.ssl, r.client_addr, r.state FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
         " WHERE r.application_name = 'pidock_migrate'"
     )
-    assert run_ok(host, _SRC_PSQL, stream).strip() == f"t|{address}|streaming"
+    _until(lambda: run_ok(host, _SRC_PSQL, stream).strip() == f"t|{address}|streaming", "a TLS stream from the new Pi")
     conninfo = run_ok(new, _NEW_PSQL, "SELECT subconninfo FROM pg_subscription")
     assert "sslmode=verify-ca" in conninfo and "sslrootcert=" in conninfo, "subscription without verify-ca"
 
@@ -218,9 +221,34 @@ def test_replicate_to_a_new_pi_over_tls_then_roll_back(host, new_pi):
     run_ok(host, _SRC_PSQL, "DELETE FROM categories WHERE name = 'pidock-test: onto the new Pi'")
     _until(lambda: run_ok(new, _NEW_PSQL, present).strip() == "0", "the delete on the new Pi")
 
-    # A rollback takes the replication down on both hosts (the stack's side on the new Pi), leaves the bare metal
-    # serving and the copies on the new Pi (volumes are kept).
+    # A rollback that cannot reach the new Pi (its link is down; it still runs and subscribes) takes the bare
+    # metal's side down regardless: no slot keeps the serving Pi's WAL, no role or pg_hba.conf line is left. It
+    # says what is left on the new Pi, and fails.
     settings = {"migrate_target_host": _NEW, "migrate_target_address": address, "migrate_work_dir": _WORK}
+    left = (
+        "SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)"
+        " + (SELECT count(*) FROM pg_roles WHERE rolname = 'pidock_migrate')"
+    )
+    cut_off = inventory.with_name("new_pi_cut_off.yml")
+    cut_off.write_text(yaml.safe_dump(_inventory(ansible_host=f"{_NEW}-link-down")))
+    out, _took = run_playbook(
+        "migrate",
+        "migrate_rollback.yml",
+        *("-i", str(cut_off), "-l", "migrate-pi", "-e", json.dumps(settings)),
+        expect_rc=2,
+    )
+    text = " ".join(out.split())
+    assert f"{_NEW} did not answer" in text and "its subscription, restore container and network are left there" in text
+    assert run_ok(host, _SRC_PSQL, left).strip() == "0"
+    assert "pidock_migrate" not in host.file(hba).content_string
+    status, body = http_json(host, "https://127.0.0.1/health", insecure=True)
+    assert status == 200 and body.get("db") == "ok", body
+    assert run_ok(new, _NEW_PSQL, "SELECT count(*) FROM pg_subscription").strip() == "1"
+    ledger = json.loads(host.file(f"{_WORK}/ledger.json").content_string)
+    assert ledger["rollbacks"][-1].get("target_left") is True, ledger["rollbacks"][-1]
+
+    # The next rollback reaches it and takes the rest down there (the stack's side on the new Pi), leaves the bare
+    # metal serving and the copies on the new Pi (volumes are kept).
     out, _took = run_playbook(
         "migrate", "migrate_rollback.yml", "-i", str(inventory), "-l", "migrate-pi", "-e", json.dumps(settings)
     )
@@ -228,12 +256,8 @@ def test_replicate_to_a_new_pi_over_tls_then_roll_back(host, new_pi):
         rf"Drop the subscription in the stack's PostgreSQL.*\] \*+\nchanged: \[migrate-pi -> {_NEW}\]", out
     ), out[-3000:]
     assert re.search(rf"Look for containers of the stack\] \*+\nok: \[migrate-pi -> {_NEW}\]", out), out[-3000:]
-    left = (
-        "SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)"
-        " + (SELECT count(*) FROM pg_roles WHERE rolname = 'pidock_migrate')"
-    )
     assert run_ok(host, _SRC_PSQL, left).strip() == "0"
-    assert "pidock_migrate" not in host.file(hba).content_string
+    assert "target_left" not in json.loads(host.file(f"{_WORK}/ledger.json").content_string)["rollbacks"][-1]
     assert run_ok(new, "docker ps --all --quiet").strip() == ""
     assert sorted(run_ok(new, "docker volume ls -q").split()) == sorted([*_TREES, "inventory_pgdata"])
     status, body = http_json(host, "https://127.0.0.1/health", insecure=True)

@@ -216,10 +216,15 @@ def test_replicate_to_a_new_pi_over_tls_then_roll_back(host, new_pi):
         count = f"SELECT count(*) FROM {table}"
         assert run_ok(new, _NEW_PSQL, count) == run_ok(host, _SRC_PSQL, count), table
     present = "SELECT count(*) FROM categories WHERE name = 'pidock-test: onto the new Pi'"
+    # The sequence goes back to where it was (logical replication does not carry it): the later tests compare
+    # the bare metal's baseline, sequences included, with what the stack held.
+    sequence = run_ok(host, _SRC_PSQL, "SELECT last_value || ',' || is_called FROM categories_id_seq").strip()
     run_ok(host, _SRC_PSQL, "INSERT INTO categories (name) VALUES ('pidock-test: onto the new Pi')")
     _until(lambda: run_ok(new, _NEW_PSQL, present).strip() == "1", "the insert on the new Pi")
     run_ok(host, _SRC_PSQL, "DELETE FROM categories WHERE name = 'pidock-test: onto the new Pi'")
     _until(lambda: run_ok(new, _NEW_PSQL, present).strip() == "0", "the delete on the new Pi")
+    last_value, is_called = sequence.split(",")
+    run_ok(host, _SRC_PSQL, f"SELECT setval('categories_id_seq', {last_value}, {is_called})")
 
     # A rollback that cannot reach the new Pi (its link is down; it still runs and subscribes) takes the bare
     # metal's side down regardless: no slot keeps the serving Pi's WAL, no role or pg_hba.conf line is left. It

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import testinfra
 import yaml
-from pidock_helpers import PROJECT, http_json, run_ok, run_playbook
+from pidock_helpers import PROJECT, http_json, kill_controller, run_ok, run_playbook, start_playbook, wait_inside
 
 pytestmark = pytest.mark.usefixtures("rolled_back")
 
@@ -185,16 +186,43 @@ def test_replicate_to_a_new_pi_over_tls_then_roll_back(host, new_pi):
     TLS; a rollback takes it all down on both hosts."""
     new, inventory, address = new_pi
     run_ok(new, "docker load --quiet --input /opt/pidock-images/postgres.tar")
-    _presync(
-        inventory,
-        address,
-        phases=("replicate",),
-        migrate_db_method="replicate",
-        migrate_replication_allow_restart=True,
-    )
+    replicate = {
+        "migrate_target_host": _NEW,
+        "migrate_target_address": address,
+        "migrate_work_dir": _WORK,
+        "migrate_phases": ["replicate"],
+        "migrate_db_method": "replicate",
+        "migrate_replication_allow_restart": True,
+    }
+    # The controller dies once the new Pi subscribes (its link to the old Pi dropped, say); the next run resumes
+    # the phase: it takes down what the dead run made on both hosts and starts afresh.
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "replicate.out"
+        run = start_playbook(
+            "migrate",
+            "migrate.yml",
+            "-i",
+            str(inventory),
+            "-l",
+            "migrate-pi",
+            "-e",
+            json.dumps(replicate),
+            output=output,
+        )
+        try:
+            seen = wait_inside(
+                _NEW, _NEW_PSQL % shlex.quote("SELECT subname FROM pg_subscription") + " 2>/dev/null", beside=run
+            )
+        finally:
+            kill_controller(run)
+        assert seen.strip() == "pidock_migrate", output.read_text()[-3000:]
+    ledger = json.loads(host.file(f"{_WORK}/ledger.json").content_string)
+    assert ledger["phases"]["replicate"]["status"] == "started", ledger["phases"]["replicate"]
+    run_playbook("migrate", "migrate.yml", "-i", str(inventory), "-l", "migrate-pi", "-e", json.dumps(replicate))
     ledger = json.loads(host.file(f"{_WORK}/ledger.json").content_string)
     replicate = ledger["phases"]["replicate"]
-    assert replicate["status"] == "verified" and replicate["target_host"] == _NEW, replicate
+    assert replicate["status"] == "verified" and replicate["resumed"] is True, replicate
+    assert replicate["target_host"] == _NEW, replicate
 
     # The bare metal lets the replication role in from the new Pi's address only, over TLS only; the new Pi's
     # PostgreSQL streams from there, encrypted (it checked the bare metal's certificate: sslmode=verify-ca).

@@ -36,6 +36,7 @@ CASES = [
     ("migrate_reverse_wal_keep", "-1", "a PostgreSQL size"),
     ("migrate_plan_space_margin", 11, "between 0 and 10"),
     ("migrate_stack_ports", [80, 70000], "TCP ports (1-65535)"),
+    ("migrate_replication_ssl_root_cert", "certs/ca.pem", "empty or an absolute path on the source host"),
 ]
 
 

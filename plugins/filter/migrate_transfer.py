@@ -93,8 +93,8 @@ def migrate_replication_client(route: str) -> dict[str, str]:
             "the target's route to the bare metal names no source address (ip -o route get answered "
             f"{str(route or '').strip()!r})"
         )
-    address = ipaddress.ip_address(_address(found.group(1), "the target's route source address"))
-    return {"address": str(address), "network": str(ipaddress.ip_network(address))}
+    address = _address(found.group(1), "the target's route source address")
+    return {"address": address, "network": str(ipaddress.ip_network(address))}
 
 
 class FilterModule:

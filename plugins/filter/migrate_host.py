@@ -3,6 +3,7 @@
 """Filters of the migrate role that read what the host answered and shape what the role records.
 
 - ``migrate_units_state``: ``systemctl show`` output of the bare-metal units -> [{name, enabled, active}].
+- ``migrate_units_killed``: the units whose stop timed out and were killed (``Result=timeout``).
 - ``migrate_secret_conflicts``: the compose_secrets keys whose inventory value differs from the env file.
 - ``migrate_volume_labels``: the compose labels (and the migration's own role label) of each target volume.
 - ``migrate_volume_paths``: each existing volume's mount point, from ``docker volume inspect`` lines
@@ -51,6 +52,25 @@ def migrate_units_state(stdout: str, names: Sequence[str]) -> list[dict[str, Any
             }
         )
     return out
+
+
+def migrate_units_killed(stdout: str, names: Sequence[str]) -> list[str]:
+    """The units of ``names`` that systemd killed when their stop timed out (``Result=timeout``).
+
+    ``stdout`` is ``systemctl show --property=Id,Result <names...>``: one block per unit, in the
+    order asked, separated by an empty line (the properties inside a block in systemd's order).
+    """
+    if not names:
+        return []
+    blocks = re.split(r"\n\s*\n", (stdout or "").strip("\n"))
+    if len(blocks) != len(names):
+        raise ValueError(f"systemctl show answered {len(blocks)} block(s) for {len(names)} unit(s)")
+    killed = []
+    for name, block in zip(names, blocks, strict=True):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if props.get("Result") == "timeout":
+            killed.append(str(name))
+    return killed
 
 
 def migrate_secret_conflicts(found: Mapping[str, Any], declared: Mapping[str, Any] | None) -> list[str]:
@@ -285,6 +305,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "migrate_units_state": migrate_units_state,
+            "migrate_units_killed": migrate_units_killed,
             "migrate_secret_conflicts": migrate_secret_conflicts,
             "migrate_volume_labels": migrate_volume_labels,
             "migrate_volume_paths": migrate_volume_paths,

@@ -91,9 +91,22 @@ facts:
     lsn: 0/16B3748
     slots: [{name: pidock_migrate, plugin: pgoutput, active: true, confirmed_flush_lsn: 0/16B3748,
              wal_status: reserved}]
+began_at:
+  description:
+    - When the module began to read, in seconds since the epoch on the host's clock. With RV(ended_at), a caller
+      times a step inside a downtime without a task of its own to take the time.
+  returned: success
+  type: float
+  sample: 1764446400.123
+ended_at:
+  description: When the module had read everything, in seconds since the epoch on the host's clock.
+  returned: success
+  type: float
+  sample: 1764446400.456
 """
 
 import json
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -237,10 +250,11 @@ def main() -> None:
     database = module.params["database"]
     if not database or database.startswith("-"):
         module.fail_json(msg=f"database: {database!r} is not a database name")
+    began_at = time.time()
     facts = {}
     for part in dict.fromkeys(module.params["gather"]):
         facts[part] = read(module, psql, database, part)
-    module.exit_json(changed=False, facts=facts)
+    module.exit_json(changed=False, facts=facts, began_at=round(began_at, 3), ended_at=round(time.time(), 3))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from ansible_collections.pidock.stack.plugins.filter.migrate_host import (
     migrate_secret_conflicts,
     migrate_start_wait,
     migrate_tree_record,
+    migrate_units_killed,
     migrate_units_state,
     migrate_volume_labels,
     migrate_volume_paths,
@@ -79,6 +80,32 @@ def test_units_state_refuses_a_block_count_that_does_not_match() -> None:
 def test_units_state_of_no_units_is_empty() -> None:
     # `systemctl show` with no unit prints the manager's own properties: nothing to read.
     assert migrate_units_state("Version=257\n", []) == []
+
+
+@pytest.mark.parametrize(
+    ("stdout", "names", "killed"),
+    [
+        # systemd prints the properties in its own order, not the order asked.
+        ("Result=timeout\nId=inventory.service\n", ["inventory.service"], ["inventory.service"]),
+        ("Id=inventory.service\nResult=success\n", ["inventory.service"], []),
+        (
+            "Id=a.service\nResult=success\n\nId=b.service\nResult=timeout\n\nId=c.service\nResult=exit-code\n",
+            ["a.service", "b.service", "c.service"],
+            ["b.service"],
+        ),
+        # A unit that is not installed answers Result=success: never named.
+        ("Id=gone.service\nResult=success\n", ["gone.service"], []),
+        ("", [], []),
+    ],
+    ids=["killed", "stopped-in-time", "one-of-three", "not-installed", "no-units"],
+)
+def test_units_killed(stdout: str, names: list[str], killed: list[str]) -> None:
+    assert migrate_units_killed(stdout, names) == killed
+
+
+def test_units_killed_refuses_a_block_count_that_does_not_match() -> None:
+    with pytest.raises(ValueError, match="1 block"):
+        migrate_units_killed("Id=a.service\nResult=timeout\n", ["a.service", "b.service"])
 
 
 @pytest.mark.parametrize(
@@ -185,6 +212,7 @@ def test_tree_record_from_rsync_results() -> None:
 def test_filters_are_registered() -> None:
     assert set(FilterModule().filters()) == {
         "migrate_units_state",
+        "migrate_units_killed",
         "migrate_secret_conflicts",
         "migrate_volume_labels",
         "migrate_volume_paths",

@@ -58,6 +58,9 @@ def test_each_part_is_one_psql_call_with_safe_options(run_module: RunModule, fak
     assert res["changed"] is False
     assert res["facts"] == {"server": {"version_num": 170004}, "lsn": "0/1"}
     assert len(f.calls) == 2  # a part named twice is read once
+    # The host's clock around the reads (a caller times a frozen step with them).
+    assert 0 < res["began_at"] <= res["ended_at"]
+    assert "started" not in res  # Ansible reads a result's 'started' as an async job's
     argv = f.calls[0]
     assert argv[:5] == ["runuser", "-u", "postgres", "--", "psql"]
     assert argv[5:13] == ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "inventory_db"]

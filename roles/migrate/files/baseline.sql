@@ -2,12 +2,18 @@
 -- The same script runs on the source (psql as a superuser) and on the target (psql in the
 -- restore container), so both sides are described by exactly the same queries:
 --   settings   ALTER DATABASE ... SET and ALTER ROLE ... IN DATABASE ... SET of this database
---   tables     row count and an ordered checksum per table (sha256 over the md5 of each row's
---              text, rows in primary-key order, or in row-text order without a primary key)
+--   tables     row count and an ordered checksum per table: sha256 over the md5 of each row, rows
+--              in primary-key order (in row-text order without a primary key). A row is its columns,
+--              each as its length (-1 for NULL) and its bytes: the type's binary send form where it
+--              has one that holds no type OID (a base type, not an array or composite), otherwise
+--              the column's text. Binary costs a fraction of the text for vectors (whose text
+--              formats every float) and does not depend on the session (TimeZone, DateStyle, float
+--              digits); the client encoding is fixed below, as textsend converts to it.
 --   sequences  last value, is_called, and whether a column it feeds holds a value at or past the
 --              next value the sequence would hand out ("behind")
 --   probes     for each vector column of a table with a one-column primary key, the ids of the
 --              10 exact nearest neighbours (L2) of the first and of the last row
+SET client_encoding = 'UTF8';
 SELECT json_build_object(
     'database', current_database(),
     'owner', (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()),
@@ -34,8 +40,9 @@ SELECT json_build_object(
         ) ORDER BY x.nspname, x.relname), '[]')
         FROM (
             SELECT n.nspname, c.relname, query_to_xml(format(
-                'SELECT count(*) AS n, encode(sha256(convert_to(coalesce(string_agg(md5(t::text), '''' ORDER BY %s), ''''), '
-                '''UTF8'')), ''hex'') AS h FROM %I.%I AS t',
+                'SELECT count(*) AS n, encode(sha256(convert_to(coalesce(string_agg(md5(%s), '''' ORDER BY %s), ''''), '
+                '''UTF8'')), ''hex'') AS h FROM %I.%I AS t CROSS JOIN LATERAL (SELECT %s) AS b',
+                coalesce(cols.row_bytes, '''\x''::bytea'),
                 coalesce((
                     SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY k.ord)
                     FROM pg_index i
@@ -43,8 +50,20 @@ SELECT json_build_object(
                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                     WHERE i.indrelid = c.oid AND i.indisprimary
                 ), 't::text'),
-                n.nspname, c.relname), false, true, '') AS res
+                n.nspname, c.relname, coalesce(cols.columns, '1')), false, true, '') AS res
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            -- Each column once as bytes in the lateral (b.cN), then length || bytes of every column.
+            CROSS JOIN LATERAL (
+                SELECT string_agg(format('int4send(coalesce(octet_length(b.c%s), -1)) || coalesce(b.c%s, ''\x''::bytea)',
+                                         a.attnum, a.attnum), ' || ' ORDER BY a.attnum) AS row_bytes,
+                       string_agg(CASE WHEN ty.typtype = 'b' AND ty.typelem = 0 AND ty.typsend <> 0
+                                            AND ty.typcategory NOT IN ('A', 'C', 'P')
+                                       THEN format('%s(t.%I) AS c%s', ty.typsend::regproc, a.attname, a.attnum)
+                                       ELSE format('convert_to(t.%I::text, ''UTF8'') AS c%s', a.attname, a.attnum)
+                                  END, ', ' ORDER BY a.attnum) AS columns
+                FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            ) AS cols
             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
         ) AS x

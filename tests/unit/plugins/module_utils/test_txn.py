@@ -98,6 +98,27 @@ def test_first_deploy_then_blue_green(stack) -> None:
     assert abs(host.clock() - result["since_gate_s"] - result["gate_passed_at"]) < 5
 
 
+def test_first_switch_reads_the_config_once_and_asks_the_front_only_once_it_runs(tmp_path: Path) -> None:
+    # The migration's cutover: nothing serves on the front door before the first release starts.
+    host = FakeHost(tmp_path)
+    v1 = host.release("v1", "green")
+    probes: list[int] = []  # how many docker calls had been made at each probe
+    real_probe = host.probe
+
+    def probe(url: str, validate: bool, timeout: float) -> tuple[int, Any, str]:
+        probes.append(len(host.calls))
+        return real_probe(url, validate, timeout)
+
+    host.probe = probe  # type: ignore[method-assign]
+    result = _switch(host).switch(v1, "deploy")
+    assert result["outcome"] == "success"
+    configs = [c for c in host.calls if c[-4:] == ["config", "--format", "json", "--no-interpolate"]]
+    assert len(configs) == 1, configs
+    # No probe before the release started (a refused front door is asked again for about a second).
+    up = next(i for i, c in enumerate(host.calls) if "up" in c)
+    assert probes and min(probes) > up, (probes, up)
+
+
 def test_same_release_again_is_unchanged(stack) -> None:
     host, v1, _ = stack
     before = len(host.calls)

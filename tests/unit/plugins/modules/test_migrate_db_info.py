@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from ansible.module_utils import basic
@@ -257,3 +258,66 @@ def test_queries_against_postgres_17(run_module: RunModule, postgres):
     assert mr.migrate_schema_drift(facts["schema"], again["facts"]["schema"]) == [
         "table public.items: column qty was added"
     ]
+
+
+# --- files/baseline.sql (the migrate role's baseline of a database), against the same server ---
+
+BASELINE_SQL = Path(__file__).resolve().parents[4] / "roles/migrate/files/baseline.sql"
+BASELINE_SETUP = """
+CREATE EXTENSION vector;
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+CREATE TABLE nocols ();
+INSERT INTO nocols DEFAULT VALUES;
+CREATE TABLE mixed (id int PRIMARY KEY, a text, b text, tags int[], m mood, p posint, j jsonb,
+                    at timestamptz, v vector(3));
+INSERT INTO mixed VALUES (1, 'ab', 'c', '{1,2}', 'ok', 5, '{"x": 1}', '2026-01-01 12:00+00', '[1,2,3]'),
+                         (2, NULL, '', NULL, NULL, NULL, NULL, NULL, NULL);
+"""
+
+
+def _checksums(psql: list[str], env: dict[str, str] | None = None) -> dict[str, tuple[int, str]]:
+    argv = [psql[0], psql[1], *(f"--env={k}={v}" for k, v in (env or {}).items()), *psql[2:]]
+    out = subprocess.run(
+        [*argv, "-d", "baseline_t", "-XtAq", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+        input=BASELINE_SQL.read_text(encoding="utf-8"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {t["table"]: (t["rows"], t["checksum"]) for t in json.loads(out)["tables"]}
+
+
+def test_baseline_checksums_tell_every_change_and_nothing_else(postgres):
+    subprocess.run([*postgres, "-d", "inventory_db", "-qc", "CREATE DATABASE baseline_t"], check=True)
+    subprocess.run(
+        [*postgres, "-d", "baseline_t", "-q", "-v", "ON_ERROR_STOP=1"],
+        input=BASELINE_SETUP,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+    def change(sql: str) -> str:
+        subprocess.run([*postgres, "-d", "baseline_t", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+        return _checksums(postgres)["public.mixed"][1]
+
+    first = _checksums(postgres)
+    assert first["public.nocols"][0] == 1 and first["public.mixed"][0] == 2
+    # Binary forms where they exist: the session's time zone and date style change nothing.
+    assert _checksums(postgres, {"PGTZ": "Asia/Tokyo", "PGDATESTYLE": "German"}) == first
+    seen = {first["public.mixed"][1]}
+    # Each change below is told apart from every state before it, the way back included.
+    for sql in [
+        "UPDATE mixed SET a = 'a', b = 'bc' WHERE id = 1",  # the same bytes split differently
+        "UPDATE mixed SET a = 'ab', b = 'c' WHERE id = 1",  # back
+        "UPDATE mixed SET tags = '{1,3}' WHERE id = 1",  # an array (text form)
+        "UPDATE mixed SET b = NULL WHERE id = 2",  # empty -> NULL
+        "UPDATE mixed SET v = '[1,2,3.0001]' WHERE id = 1",  # a vector (binary form)
+        "UPDATE mixed SET at = at + interval '1 microsecond' WHERE id = 1",
+        "UPDATE mixed SET p = 6, m = 'sad' WHERE id = 1",  # a domain and an enum (text form)
+    ]:
+        checksum = change(sql)
+        went_back = sql == "UPDATE mixed SET a = 'ab', b = 'c' WHERE id = 1"
+        assert (checksum in seen) == went_back, sql
+        seen.add(checksum)

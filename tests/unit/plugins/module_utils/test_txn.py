@@ -119,6 +119,27 @@ def test_first_switch_reads_the_config_once_and_asks_the_front_only_once_it_runs
     assert probes and min(probes) > up, (probes, up)
 
 
+def test_a_front_this_release_starts_is_not_reloaded(tmp_path: Path) -> None:
+    # The migration's cutover: the release before ran the app without the front; the front starts
+    # now with the live config, which the switch leaves unchanged. A reload would be two docker
+    # execs of pure downtime.
+    host = FakeHost(tmp_path)
+    first = host.release("v1", "green", front=None)
+    # (no front door to gate on yet: the app's own health only)
+    assert _switch(host, health_url="").switch(first, "deploy")["outcome"] == "success"
+    with_front = host.release("v1", "green")
+    before = len(host.calls)
+    result = _switch(host).switch(with_front, "deploy")
+    assert result["outcome"] == "success" and result["served"] == "v1"
+    assert result["plan"]["beside"] == ["nginx"]
+    assert not any(c[-2:] == ["-s", "reload"] for c in host.calls[before:])
+    # A front that ran before is reloaded as ever (its workers hold the old release's config).
+    v2 = host.release("v2", "blue")
+    before = len(host.calls)
+    assert _switch(host).switch(v2, "deploy")["outcome"] == "success"
+    assert any(c[-2:] == ["-s", "reload"] for c in host.calls[before:])
+
+
 def test_same_release_again_is_unchanged(stack) -> None:
     host, v1, _ = stack
     before = len(host.calls)

@@ -256,6 +256,10 @@ def main() -> None:
     scenario = yaml.safe_load((ROOT / "molecule/migrate/molecule.yml").read_text(encoding="utf-8"))
     group_vars = scenario["provisioner"]["inventory"]["group_vars"]["all"]
     group_vars["migrate_test_item_count"] = args.items
+    # Without the scenario's writer that ignores SIGTERM: its kill would add the stop timeout to each freeze.
+    group_vars["migrate_test_stubborn_writer"] = False
+    group_vars["migrate_freeze_units"] = ["inventory.service"]
+    group_vars["migrate_source_units"] = [u for u in group_vars["migrate_source_units"] if u != "inventory-sweeper.service"]
     # The scenario's inventory reads its test password from the scenario's files (Molecule sets this).
     group_vars["molecule_scenario_directory"] = str(ROOT / "molecule" / "migrate")
     work = Path(tempfile.mkdtemp(prefix="pidock-bench-migrate-"))

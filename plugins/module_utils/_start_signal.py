@@ -11,6 +11,7 @@ appear within the timeout means the run that started the job is gone: the job do
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -45,3 +46,12 @@ def wait_for_start(
         if clock() - started >= timeout:
             raise StartTimeout(f"{path} did not appear within {timeout:g} s")
         sleep(POLL_SECONDS)
+
+
+def give_word(path: str, word: str = GO) -> None:
+    """Write ``word`` into the start file whole (a temporary file renamed over it), mode 0600."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(word + "\n")
+    os.replace(tmp, path)

@@ -484,6 +484,7 @@ class Switch:
         # `docker compose config` of each release read in this process: a release directory never
         # changes once staged, and each read costs a compose start (about 0.3 s on a Pi).
         self._configs: dict[str, dict[str, Any]] = {}
+        self._front_was_down = False
         # When this process saw the front door pass its gate (the release serves from then on).
         self.gate_passed_at: float | None = None
 
@@ -667,21 +668,25 @@ class Switch:
                 )
             self.sleep(0.25)
 
-    def served(self) -> str | None:
+    def served(self, refused_is_final: bool = False) -> str | None:
         """What the front door serves now (the release key), or None when it does not answer.
 
         A failed answer is asked again a few times (about a second in all): one request that met a
-        stale pooled connection is not what the front door serves.
+        stale pooled connection is not what the front door serves. With ``refused_is_final``, a
+        refused connection (nothing listens on the port) is the answer at once: the switch asks so
+        before it starts, where the migration's cutover always finds the front door down.
         """
         if not self.s.health_url or not self.s.release_key:
             return None
         for attempt in range(_SERVED_ATTEMPTS):
             if attempt:
                 self.sleep(0.25)
-            status, parsed, _text = self.probe(self.s.health_url, self.s.validate_certs, 5.0)
+            status, parsed, text = self.probe(self.s.health_url, self.s.validate_certs, 5.0)
             if status == 200 and isinstance(parsed, dict):
                 value = parsed.get(self.s.release_key)
                 return None if value is None else str(value)
+            if refused_is_final and status == 0 and "connection refused" in text.lower():
+                return None
         return None
 
     # -- front -----------------------------------------------------------------------------------
@@ -776,7 +781,9 @@ class Switch:
         # Asked only when it can matter: a front door that does not answer is asked again for about a
         # second (served()), and the migration's first switch meets exactly that (the bare-metal
         # nginx has just stopped, the stack's front is not up yet).
-        served = self.served() if current == target else None
+        served = self.served(refused_is_final=True) if current == target else None
+        # Nothing answered on the front door: the front this switch starts is a fresh one.
+        self._front_was_down = current == target and served is None
         if self.already_there(current, target, served, meta.get("version")):
             # Already there: make sure nothing is left over (an interrupted retire) and stop.
             return {
@@ -833,10 +840,11 @@ class Switch:
         self._step("wait_healthy", lambda: self.wait_healthy(services))
         if self.s.front_enabled:
             changed = self._step("front_config", lambda: self.install_front_conf(target))
-            # A front this release starts (new beside the old release, as in the migration's cutover)
-            # read the live config when it started: a reload would only cost two docker execs (about
-            # 0.8 s on a Pi). The config resolves the upstream per request, so the new colour needs none.
-            fresh_front = self.s.front_name in plan["beside"]
+            # A front this switch starts (new beside the old release, or the same release again with
+            # nothing on the front door, as in the migration's cutover) read the live config when it
+            # started and has resolved no upstream yet: a reload (which also empties nginx's resolver
+            # cache after an in-place recreation) would only cost two docker execs, about 0.8 s on a Pi.
+            fresh_front = self.s.front_name in plan["beside"] or self._front_was_down
             if changed or not (first or fresh_front):
                 self._step("reload", self.reload_front)
         answer = self._step("gate", lambda: self.gate(begin["to_version"]))

@@ -66,6 +66,13 @@ options:
   guard_token:
     description: The token this run armed the guard with.
     type: str
+  start_file:
+    description:
+      - A start file that jobs started ahead wait for (the migrate role's catch-up jobs, started before the freeze).
+        Once the ledger is written, C(go) is written into it (whole, through a temporary file renamed over it, mode
+        C(0600)), so that the freeze's end and the jobs' start cost one round trip. Not written when the guard
+        refused the change, nor in check mode.
+    type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -111,6 +118,11 @@ cleared:
   returned: always
   type: list
   elements: str
+start_file_written:
+  description: The start file that now says C(go) (O(start_file)).
+  returned: when O(start_file) was given, outside check mode
+  type: str
+  sample: /var/lib/pidock-migrate/frozen.start.k3x9
 """
 
 import os
@@ -123,6 +135,7 @@ from ansible_collections.pidock.stack.plugins.module_utils._ledger import ledger
 from ansible_collections.pidock.stack.plugins.module_utils._ledger import read_ledger as _read
 from ansible_collections.pidock.stack.plugins.module_utils._ledger import write_ledger as _write
 from ansible_collections.pidock.stack.plugins.module_utils._migrate_guard import GuardLock, ledger_refusal, read_guard
+from ansible_collections.pidock.stack.plugins.module_utils._start_signal import give_word
 
 
 def main() -> None:
@@ -137,6 +150,7 @@ def main() -> None:
             "note_key": {"type": "str", "default": "rollbacks", "no_log": False},
             "guard_dir": {"type": "path"},
             "guard_token": {"type": "str", "no_log": False},
+            "start_file": {"type": "path"},
         },
         required_together=[("phase", "entry"), ("guard_dir", "guard_token")],
         supports_check_mode=True,
@@ -152,6 +166,13 @@ def main() -> None:
             result = _change(module, params)
     else:
         result = _change(module, params)
+    if params["start_file"] and not module.check_mode:
+        try:
+            give_word(params["start_file"])
+        except OSError as exc:
+            module.fail_json(msg=f"the ledger was written, but not the start file {params['start_file']}: {exc}")
+        result["changed"] = True
+        result["start_file_written"] = params["start_file"]
     module.exit_json(**result)
 
 

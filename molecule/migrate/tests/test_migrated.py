@@ -4,6 +4,7 @@ units are stopped and disabled but still installed; every phase is verified in t
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from _db import STACK_PSQL, assert_model_served, save, snapshot, sql
@@ -50,7 +51,7 @@ def test_release_was_staged_before_the_freeze(host):
     assert staged[0]["time"] <= ledger["phases"]["freeze"]["started"][:19] + "Z" <= deployed[0]["time"]
 
 
-@pytest.mark.parametrize("unit", ["inventory", "nginx", "postgresql", "postgresql@17-main"])
+@pytest.mark.parametrize("unit", ["inventory", "inventory-sweeper", "nginx", "postgresql", "postgresql@17-main"])
 def test_bare_metal_units_are_stopped_and_disabled_not_removed(host, unit):
     svc = host.service(unit)
     assert not svc.is_running
@@ -59,6 +60,22 @@ def test_bare_metal_units_are_stopped_and_disabled_not_removed(host, unit):
     # ("enabled-runtime"); with postgresql.service disabled nothing starts it at boot.
     assert state == "disabled" or (unit == "postgresql@17-main" and state == "enabled-runtime"), state
     run_ok(host, "systemctl cat %s", unit)
+
+
+def test_the_writer_that_ignored_sigterm_was_killed_at_the_freeze_and_named(host):
+    """inventory-sweeper ignores SIGTERM (prepare.yml): without migrate_freeze_stop_timeout (2 s here)
+    the freeze would wait out its unit's own stop timeout (90 s)."""
+    ledger = json.loads(host.file(_LEDGER).content_string)
+    freeze = ledger["phases"]["freeze"]
+    assert freeze["stop_timeout"] == 2
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    took = (datetime.strptime(freeze["verified"], fmt) - datetime.strptime(freeze["started"], fmt)).total_seconds()
+    assert 2 <= took < 30, took
+    assert ledger["phases"]["cutover"]["writers_killed"] == ["inventory-sweeper.service"]
+    assert run_ok(host, "systemctl show -p Result inventory-sweeper.service").strip() == "Result=timeout"
+    # The runtime drop-in that set the timeout went with the cutover.
+    assert not host.file("/run/systemd/system/inventory-sweeper.service.d/zz-pidock-migrate-freeze.conf").exists
+    assert not host.file("/run/systemd/system/inventory.service.d/zz-pidock-migrate-freeze.conf").exists
 
 
 def test_stack_serves_the_app_on_the_same_ports(host):

@@ -52,6 +52,14 @@ def test_bare_metal_serves_again(host):
     assert "nginx" in run_ok(host, "ss -Hltnp '( sport = :443 )'")
 
 
+def test_every_writer_runs_again_with_its_own_stop_timeout(host):
+    # The freeze killed inventory-sweeper (it ignores SIGTERM); the rollback starts it again and
+    # removes the drop-in that bounded its stop.
+    assert run_ok(host, "systemctl is-active inventory.service inventory-sweeper.service").split() == ["active"] * 2
+    assert not host.file("/run/systemd/system/inventory-sweeper.service.d/zz-pidock-migrate-freeze.conf").exists
+    assert run_ok(host, "systemctl show -p TimeoutStopUSec inventory-sweeper.service").strip() == "TimeoutStopUSec=1min 30s"
+
+
 def test_bare_metal_data_equals_what_the_stack_held(host):
     held = load()
     held.pop("files", None)  # compared by test_stack_writes_are_served_by_the_bare_metal_nginx

@@ -565,6 +565,34 @@ def test_after_an_in_place_change_the_front_must_answer_several_times_in_a_row(s
     assert _audit(host.root)[-1]["steps_s"]["in_place_gate"] >= 0.75  # three sleeps of 0.25 s at least
 
 
+def test_a_refused_front_door_is_asked_once_before_a_switch(tmp_path: Path) -> None:
+    # The migration's cutover after a rollback: the release is current already (the first cutover
+    # made it so) but nothing listens on the front door. Asking again would only wait.
+    host = FakeHost(tmp_path)
+    v1 = host.release("v1", "green")
+    assert _switch(host).switch(v1, "deploy")["outcome"] == "success"
+    del host.containers["nginx"]
+    host.loaded_conf = ""
+    sw = _switch(host)
+    assert sw.served() is None and host.now > 0  # the plain question still asks again
+    asked: list[str] = []
+    real_probe = host.probe
+
+    def probe(url: str, validate: bool, timeout: float) -> tuple[int, Any, str]:
+        answer = real_probe(url, validate, timeout)
+        asked.append(answer[2])
+        return answer
+
+    host.probe = probe  # type: ignore[method-assign]
+    result = _switch(host).switch(v1, "deploy")
+    assert result["outcome"] == "success" and result["served"] == "v1"
+    refused = [a for a in asked if "refused" in a]
+    assert len(refused) == 1, asked
+    # ... and the front the switch starts again is not reloaded.
+    steps = [r["step"] for r in _txn.Journal(str(host.root)).records() if r.get("event") == "step"]
+    assert "reload" not in steps[steps.index("start_beside", len(steps) - 8) :], steps[-8:]
+
+
 def test_served_asks_again_after_one_failed_answer(stack) -> None:
     host, _v1, _ = stack
     host.front_script[:] = [503]

@@ -150,3 +150,34 @@ def test_a_run_whose_guard_put_the_bare_metal_back_records_nothing(run_module, t
     with pytest.raises(ModuleFailed, match="another run of the migration guards this host now"):
         _run(run_module, ledger, **(args | {"entry": {"status": "verified", "n": 4}}))
     assert json.loads(ledger.read_text())["phases"]["verify"] == {"status": "verified", "n": 2}
+
+
+def test_the_freeze_write_lets_the_jobs_started_ahead_begin(run_module, tmp_path) -> None:
+    """start_file: go once the ledger is written (one round trip for both); never when the guard
+    refused the write, never in check mode. The job's own reader (_start_signal) sees go."""
+    from ansible_collections.pidock.stack.plugins.module_utils._start_signal import wait_for_start
+
+    ledger = tmp_path / "ledger.json"
+    start = tmp_path / "frozen.start.abc"
+    args = {"phase": "freeze", "entry": {"status": "verified"}, "start_file": str(start)}
+
+    predicted = _run(run_module, ledger, check_mode=True, **args)
+    assert predicted["changed"] is True and "start_file_written" not in predicted
+    assert not start.exists() and not ledger.exists()
+
+    guard = tmp_path / "guard.json"
+    guard.write_text(json.dumps({"token": "mine", "status": "undone", "outcome": {"at": "T", "why": "silent"}}))
+    with pytest.raises(ModuleFailed, match="ledger not written"):
+        _run(run_module, ledger, guard_dir=str(tmp_path), guard_token="mine", **args)
+    assert not start.exists()
+
+    guard.write_text(json.dumps({"token": "mine", "status": "armed"}))
+    done = _run(run_module, ledger, guard_dir=str(tmp_path), guard_token="mine", **args)
+    assert done["start_file_written"] == str(start)
+    assert json.loads(ledger.read_text())["phases"]["freeze"] == {"status": "verified"}
+    assert start.read_text() == "go\n" and start.stat().st_mode & 0o777 == 0o600
+    assert wait_for_start(str(start), 0.1)[0] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frozen.start.abc", "guard.json", "guard.lock", "ledger.json"]
+    # Again (a resumed run): the ledger is unchanged, the word is given again all the same.
+    again = _run(run_module, ledger, guard_dir=str(tmp_path), guard_token="mine", **args)
+    assert again["changed"] is True and start.read_text() == "go\n"

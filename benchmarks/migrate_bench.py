@@ -259,7 +259,9 @@ def main() -> None:
     # Without the scenario's writer that ignores SIGTERM: its kill would add the stop timeout to each freeze.
     group_vars["migrate_test_stubborn_writer"] = False
     group_vars["migrate_freeze_units"] = ["inventory.service"]
-    group_vars["migrate_source_units"] = [u for u in group_vars["migrate_source_units"] if u != "inventory-sweeper.service"]
+    group_vars["migrate_source_units"] = [
+        unit for unit in group_vars["migrate_source_units"] if unit != "inventory-sweeper.service"
+    ]
     # The scenario's inventory reads its test password from the scenario's files (Molecule sets this).
     group_vars["molecule_scenario_directory"] = str(ROOT / "molecule" / "migrate")
     work = Path(tempfile.mkdtemp(prefix="pidock-bench-migrate-"))

@@ -28,20 +28,28 @@ from typing import Any
 _ACTIVE = ("active", "activating", "reloading")
 
 
+def _shown_units(stdout: str, names: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+    """``systemctl show <names...>``: one block of ``Key=value`` lines per unit, in the order asked,
+    separated by an empty line; each name with its properties. A block count that differs fails."""
+    if not names:
+        return []
+    blocks = re.split(r"\n\s*\n", (stdout or "").strip("\n"))
+    if len(blocks) != len(names):
+        raise ValueError(f"systemctl show answered {len(blocks)} block(s) for {len(names)} unit(s)")
+    return [
+        (name, dict(line.split("=", 1) for line in block.splitlines() if "=" in line))
+        for name, block in zip(names, blocks, strict=True)
+    ]
+
+
 def migrate_units_state(stdout: str, names: Sequence[str]) -> list[dict[str, Any]]:
     """The units of ``names`` that are installed, with whether they are enabled and running now.
 
     ``stdout`` is ``systemctl show --property=Id,LoadState,UnitFileState,ActiveState <names...>``:
     one block of ``Key=value`` lines per unit, in the order asked, separated by an empty line.
     """
-    if not names:
-        return []
-    blocks = re.split(r"\n\s*\n", (stdout or "").strip("\n"))
-    if len(blocks) != len(names):
-        raise ValueError(f"systemctl show answered {len(blocks)} block(s) for {len(names)} unit(s)")
     out = []
-    for name, block in zip(names, blocks, strict=True):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+    for name, props in _shown_units(stdout, names):
         if props.get("LoadState") != "loaded":
             continue
         out.append(
@@ -60,17 +68,7 @@ def migrate_units_killed(stdout: str, names: Sequence[str]) -> list[str]:
     ``stdout`` is ``systemctl show --property=Id,Result <names...>``: one block per unit, in the
     order asked, separated by an empty line (the properties inside a block in systemd's order).
     """
-    if not names:
-        return []
-    blocks = re.split(r"\n\s*\n", (stdout or "").strip("\n"))
-    if len(blocks) != len(names):
-        raise ValueError(f"systemctl show answered {len(blocks)} block(s) for {len(names)} unit(s)")
-    killed = []
-    for name, block in zip(names, blocks, strict=True):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if props.get("Result") == "timeout":
-            killed.append(str(name))
-    return killed
+    return [str(name) for name, props in _shown_units(stdout, names) if props.get("Result") == "timeout"]
 
 
 def migrate_secret_conflicts(found: Mapping[str, Any], declared: Mapping[str, Any] | None) -> list[str]:

@@ -203,7 +203,11 @@ def _replication_left(host) -> list[str]:
 
 
 # Seconds of controller silence the freeze guard allows in the killed run (the role's default is 300).
-_GUARD_TIMEOUT = 8
+# The freeze itself holds its ledger write until the writers are stopped (the sweeper's 2 s kill
+# included): on a slow CI machine beside another scenario that silence passed 8 s, and the guard put
+# the bare metal back before the run reached the catch-up. 20 s leaves room and still ends the wait
+# after the kill quickly.
+_GUARD_TIMEOUT = 20
 # ... and no slack for the plan's estimates (3x the delta's would add 15 s here).
 _GUARD_FAST = {"migrate_guard_timeout": _GUARD_TIMEOUT, "migrate_guard_slack": 0}
 # A run that goes on to the switch needs more: catchup, delta and verify hold their ledger writes, so a

@@ -401,8 +401,8 @@ _IPV6_ENV = "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1"
 
 
 def _engine(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The engine facts from what plan_run.yml read: version (docker version's JSON string or text),
-    disable_ipv6 (the sysctl's text) and environment (systemctl show docker -p Environment)."""
+    """The engine facts from what migrate_host_info read: version (a string, quotes tolerated),
+    ipv6_disabled (a bool, or the sysctl's text) and environment (systemctl show docker -p Environment)."""
     if not raw:
         return {}
     version = str(raw.get("version") or "").strip().strip('"')
@@ -414,30 +414,6 @@ def _engine(raw: Mapping[str, Any]) -> dict[str, Any]:
         text = str(raw.get("environment") or "")
         workaround = re.search(r"(?:^|[\s=])" + re.escape(_IPV6_ENV) + r"(?:\s|$)", text) is not None
     return {"version": version, "ipv6_disabled": bool(disabled), "ipv6_workaround": bool(workaround)}
-
-
-def _volumes(info: Iterable[Mapping[str, Any]], found: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The volumes' facts from docker_volume_info results (item: {var, name}) and find results on their
-    mount points (item: the docker_volume_info result)."""
-    entries: dict[str, int | None] = {}
-    for result in found:
-        vol = (result.get("item") or {}).get("volume") or {}
-        entries[vol.get("Name", "")] = None if result.get("failed") or result.get("skipped") else result.get("matched")
-    out = []
-    for result in info:
-        item = result.get("item") or {}
-        vol = result.get("volume") or {}
-        exists = bool(result.get("exists"))
-        out.append(
-            {
-                "var": item.get("var"),
-                "name": item.get("name"),
-                "exists": exists,
-                "labels": vol.get("Labels") or {},
-                "entries": entries.get(vol.get("Name", "")) if exists else 0,
-            }
-        )
-    return out
 
 
 def _engine_blockers(engine: Mapping[str, Any], min_version: str) -> list[str]:
@@ -466,14 +442,13 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     """The plan: what the source holds, what the target offers, an estimate, blockers and warnings.
 
     ``facts`` keys (see tasks/plan_run.yml): host, target_host, config (the role's settings), db
-    (plan.sql's JSON), image ({rc, stdout, stderr} of docker image inspect), probe (lines), arch,
-    paths ({path: exists}), trees ({path: {counts, total_bytes}}), hf (hf_cache_check result or
-    None), units (systemctl show text), space (space.sh lines), listeners (listeners.sh lines),
-    env (migrate_env_report or None), volumes (see migrate_volume_blockers) or volume_info and
-    volume_find (the registered loop results, see _volumes), volume_users (the engine's containers
-    that mount a target volume, see migrate_volume_users_blockers), engine ({version, ipv6_disabled,
-    ipv6_workaround or environment}, see _engine), ledger (the migration ledger: its rollbacks and
-    phases).
+    (plan.sql's JSON), probe (lines), trees ({path: {counts, total_bytes}}), hf (hf_cache_check
+    result or None), env (migrate_env_report or None), ledger (the migration ledger: its rollbacks and
+    phases), and what migrate_host_info read: image ({found, inspect, error}), arch, paths ({path:
+    exists}), units (systemctl show text), space ([{path, mount, available_bytes}]), listeners
+    ([{port, address, process, unit}]), volumes (see migrate_volume_blockers), volume_users (the
+    engine's containers that mount a target volume, see migrate_volume_users_blockers), engine
+    ({version, ipv6_disabled, ipv6_workaround or environment}, see _engine).
     """
     cfg = facts["config"]
     blockers: list[str] = []
@@ -497,16 +472,14 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     engine = _engine(facts.get("engine") or {})
     blockers.extend(_engine_blockers(engine, cfg.get("ipv6_bug_min_version", "26.0.0")))
     image_result = facts.get("image") or {}
-    image_present = image_result.get("rc") == 0
-    image: dict[str, Any] = {}
-    if image_present:
-        image = json.loads(image_result.get("stdout") or "{}")
+    image_present = bool(image_result.get("found"))
+    image: dict[str, Any] = dict(image_result.get("inspect") or {}) if image_present else {}
     version, tgt_exts, tgt_locales = _probe(facts.get("probe") or [])
     tgt_major = _version_tuple(version.split(".")[0])[0] if version else 0
     host_arch = str(facts.get("arch", "")).strip()
     want_arch = cfg.get("docker_arch", {}).get(host_arch, host_arch)
     if not image_present:
-        reason = str(image_result.get("stderr", "")).strip()
+        reason = str(image_result.get("error", "")).strip()
         blockers.append(
             f"image {image_name} is not on {facts['target_host']}"
             + (f" ({reason})" if reason else "")
@@ -597,10 +570,8 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
 
     # ---- space
     space: dict[str, dict[str, Any]] = {}
-    for line in facts.get("space") or []:
-        fields = line.split()
-        if len(fields) >= 3:
-            space[fields[0]] = {"mount": fields[1], "available_bytes": int(fields[2])}
+    for entry in facts.get("space") or []:
+        space[entry["path"]] = {"mount": entry["mount"], "available_bytes": int(entry["available_bytes"])}
     margin = 1 + float(cfg.get("space_margin", 0.2))
     size = int(db.get("size_bytes", 0))
     data_need = int((images["bytes"] + ml["bytes"] + size) * margin)
@@ -628,24 +599,24 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     # Once the cutover has begun, the stack's switch may have started its front: Docker's proxy on the
     # stack's ports is then the stack itself (a controller that died in the switch), not a conflict.
     switching = ((facts.get("ledger") or {}).get("phases") or {}).get("cutover", {}).get("status") == "started"
-    for line in facts.get("listeners") or []:
-        fields = line.split()
-        if len(fields) != 4 or not fields[0].isdigit() or int(fields[0]) not in stack_ports:
+    for sock in facts.get("listeners") or []:
+        port, unit, process = int(sock["port"]), str(sock.get("unit") or "-"), str(sock.get("process") or "-")
+        if port not in stack_ports:
             continue
-        freed = fields[3] in source_units
-        stack = switching and fields[3] == "docker.service"
+        freed = unit in source_units
+        stack = switching and unit == "docker.service"
         ports.append(
             {
-                "port": int(fields[0]),
-                "address": fields[1],
-                "process": fields[2],
-                "unit": fields[3],
+                "port": port,
+                "address": sock.get("address", ""),
+                "process": process,
+                "unit": unit,
                 "freed_at_cutover": freed,
                 "held_by_stack": stack,
             }
         )
         if not freed and not stack:
-            blockers.append(f"port {fields[0]} is held by {fields[2]} ({fields[3]}), not by a bare-metal unit")
+            blockers.append(f"port {port} is held by {process} ({unit}), not by a bare-metal unit")
 
     # ---- writes only the stack holds
     blockers.extend(
@@ -655,7 +626,7 @@ def migrate_plan(facts: Mapping[str, Any]) -> dict[str, Any]:
     )
 
     # ---- volumes
-    volumes = list(facts.get("volumes") or _volumes(facts.get("volume_info") or [], facts.get("volume_find") or []))
+    volumes = list(facts.get("volumes") or [])
     blockers.extend(migrate_volume_blockers(volumes, cfg.get("project", "")))
     blockers.extend(
         migrate_volume_users_blockers(

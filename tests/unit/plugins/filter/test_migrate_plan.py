@@ -14,6 +14,14 @@ GIB = 1024**3
 IMAGE = "local/postgres:17-pgvector"
 
 
+def _space(path: str, mount: str, available: int) -> dict[str, Any]:
+    return {"path": path, "mount": mount, "available_bytes": available}
+
+
+def _listener(port: int, address: str, process: str, unit: str) -> dict[str, Any]:
+    return {"port": port, "address": address, "process": process, "unit": unit}
+
+
 def _facts() -> dict[str, Any]:
     """A source and target with nothing wrong: the plan finds no blocker and no warning."""
     return {
@@ -54,7 +62,7 @@ def _facts() -> dict[str, Any]:
             "connections": 0,
             "databases": ["inventory_db"],
         },
-        "image": {"rc": 0, "stdout": json.dumps({"Architecture": "amd64"}), "stderr": ""},
+        "image": {"found": True, "inspect": {"Architecture": "amd64"}, "error": ""},
         "probe": [
             "version=postgres (PostgreSQL) 17.4 (Debian 17.4-1.pgdg120+2)",
             "extension=plpgsql=1.0",
@@ -89,11 +97,11 @@ def _facts() -> dict[str, Any]:
         },
         "units": "Id=inventory.service\nActiveState=active\nUnitFileState=enabled\n\n"
         "Id=nginx.service\nActiveState=active\nUnitFileState=enabled\n",
-        "space": ["/var/lib/docker / 10737418240", "/var/lib/pidock-migrate / 10737418240"],
+        "space": [_space("/var/lib/docker", "/", 10737418240), _space("/var/lib/pidock-migrate", "/", 10737418240)],
         "listeners": [
-            "443 0.0.0.0:443 nginx nginx.service",
-            "80 0.0.0.0:80 nginx nginx.service",
-            "22 0.0.0.0:22 sshd ssh.service",
+            _listener(443, "0.0.0.0:443", "nginx", "nginx.service"),
+            _listener(80, "0.0.0.0:80", "nginx", "nginx.service"),
+            _listener(22, "0.0.0.0:22", "sshd", "ssh.service"),
         ],
         "env": {"keys": ["POSTGRES_PASSWORD"], "errors": [], "missing": []},
         "volumes": [
@@ -171,26 +179,26 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str], list[str]]] 
     ("armhf maps to arm", _set("arch", "armhf"), ["the target runs arm"], []),
     (
         "image missing",
-        _set("image", {"rc": 1, "stdout": "", "stderr": "Error: No such image"}),
+        _set("image", {"found": False, "inspect": {}, "error": "No such image"}),
         [f"image {IMAGE} is not on bare", "compose role's image step"],
         [],
     ),
     (
         "port held by another unit",
-        _set("listeners.1", "80 0.0.0.0:80 apache2 apache2.service"),
+        _set("listeners.1", _listener(80, "0.0.0.0:80", "apache2", "apache2.service")),
         ["port 80 is held by apache2 (apache2.service)"],
         [],
     ),
     (
         "port held by Docker's proxy before the cutover",
-        _set("listeners.1", "80 0.0.0.0:80 docker-proxy docker.service"),
+        _set("listeners.1", _listener(80, "0.0.0.0:80", "docker-proxy", "docker.service")),
         ["port 80 is held by docker-proxy (docker.service)"],
         [],
     ),
     (
         "port held by Docker's proxy once the cutover began: the stack's switch",
         lambda facts: (
-            _set("listeners.1", "80 0.0.0.0:80 docker-proxy docker.service")(facts),
+            _set("listeners.1", _listener(80, "0.0.0.0:80", "docker-proxy", "docker.service"))(facts),
             _set("ledger", {"phases": {"cutover": {"status": "started"}}})(facts),
         ),
         [],
@@ -199,7 +207,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str], list[str]]] 
     (
         "port held by another unit once the cutover began",
         lambda facts: (
-            _set("listeners.1", "80 0.0.0.0:80 apache2 apache2.service")(facts),
+            _set("listeners.1", _listener(80, "0.0.0.0:80", "apache2", "apache2.service"))(facts),
             _set("ledger", {"phases": {"cutover": {"status": "started"}}})(facts),
         ),
         ["port 80 is held by apache2 (apache2.service)"],
@@ -207,19 +215,19 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str], list[str]]] 
     ),
     (
         "port held by a process outside units",
-        _set("listeners.0", "443 [::]:443 caddy -"),
+        _set("listeners.0", _listener(443, "[::]:443", "caddy", "-")),
         ["port 443 is held by caddy (-)"],
         [],
     ),
     (
         "free space short on the shared mount",
-        _set("space", ["/var/lib/docker / 500000000", "/var/lib/pidock-migrate / 500000000"]),
+        _set("space", [_space("/var/lib/docker", "/", 500000000), _space("/var/lib/pidock-migrate", "/", 500000000)]),
         ["too little space on /var/lib/docker + /var/lib/pidock-migrate"],
         [],
     ),
     (
         "free space short on the work dir only",
-        _set("space", ["/var/lib/docker / 10737418240", "/var/lib/pidock-migrate /srv 1000"]),
+        _set("space", [_space("/var/lib/docker", "/", 10737418240), _space("/var/lib/pidock-migrate", "/srv", 1000)]),
         ["too little space on /var/lib/pidock-migrate: 114.4 MiB needed, 1000 Bytes free"],
         [],
     ),
@@ -434,42 +442,24 @@ def test_volume_blockers(name: str, changes: list[dict[str, Any]], expected: lis
         assert blocker.startswith(fragment) or fragment in blocker, (name, found)
 
 
-def test_plan_from_registered_results() -> None:
-    """What plan_run.yml passes: raw docker_volume_info and find loop results, raw engine reads."""
+def test_plan_reads_the_engine_as_migrate_host_info_returns_it() -> None:
+    """The engine's version with quotes and the sysctl's text are tolerated; the workaround is found
+    in docker.service's Environment=."""
     facts = _facts()
-    del facts["volumes"]
-    info = [
-        {
-            "item": {"var": "migrate_target_images_volume", "name": "inventory_pgdata"},
-            "exists": True,
-            "volume": {"Name": "inventory_pgdata", "Labels": None, "Mountpoint": "/v/p"},
-        },
-        {
-            "item": {"var": "migrate_target_ml_cache_volume", "name": "inventory_ml_cache"},
-            "exists": False,
-            "volume": None,
-        },
-        {
-            "item": {"var": "migrate_target_pgdata_volume", "name": "inventory_pgdata"},
-            "exists": True,
-            "volume": {"Name": "inventory_pgdata", "Labels": None, "Mountpoint": "/v/p"},
-        },
-    ]
-    found = [{"item": info[0], "matched": 7}, {"item": info[1], "skipped": True}, {"item": info[2], "matched": 7}]
-    facts.update(
-        volume_info=info,
-        volume_find=found,
-        engine={"version": '"28.1.1"\n', "ipv6_disabled": "1\n", "environment": "Environment=FOO=1\n"},
-    )
+    facts["engine"] = {"version": '"28.1.1"\n', "ipv6_disabled": "1\n", "environment": "Environment=FOO=1\n"}
     plan = f.migrate_plan(facts)
     assert plan["blockers"][0].startswith("Docker 28.1.1 on a host with IPv6 disabled")
-    assert plan["blockers"][1].startswith("migrate_target_images_volume: inventory_pgdata is also")
-    assert len(plan["blockers"]) == 2
-    facts["engine"]["environment"] = "Environment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n"
-    facts["engine"]["ipv6_disabled"] = "0\n"
+    assert len(plan["blockers"]) == 1
+    facts["engine"] = {"version": "28.1.1", "ipv6_disabled": False, "environment": ""}
+    assert f.migrate_plan(facts)["blockers"] == []
+    facts["engine"] = {
+        "version": "28.1.1",
+        "ipv6_disabled": True,
+        "environment": "Environment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n",
+    }
     assert f.migrate_plan(facts)["target"]["engine"] == {
         "version": "28.1.1",
-        "ipv6_disabled": False,
+        "ipv6_disabled": True,
         "ipv6_workaround": True,
     }
 

@@ -72,8 +72,14 @@ def test_dest(mountpoint, root, dest) -> None:
 
 @pytest.mark.parametrize(
     "mountpoint",
-    ["/mnt/nfs/images", "/var/lib/docker/volumes", "/var/lib/docker/volumes/../x/_data", "relative/_data", "",
-     "/var/lib/docker/volumes2/x/_data"],
+    [
+        "/mnt/nfs/images",
+        "/var/lib/docker/volumes",
+        "/var/lib/docker/volumes/../x/_data",
+        "relative/_data",
+        "",
+        "/var/lib/docker/volumes2/x/_data",
+    ],
     ids=["elsewhere", "the-root-itself", "dot-dot", "relative", "empty", "prefix-not-parent"],
 )
 def test_dest_refuses(mountpoint) -> None:

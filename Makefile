@@ -57,7 +57,7 @@ build: venv
 # Every stage runs even when an earlier one failed, so one CI run shows everything that is wrong;
 # the target fails if any stage failed.
 test:
-	@rm -f .cache/timings.txt; mkdir -p .cache
+	@rm -f .cache/timings.txt .cache/failures.txt; mkdir -p .cache
 	@rc=0; t0=$$(date +%s); \
 	for stage in setup lint unit build molecule; do \
 	  $(STAGE) $$stage $(MAKE) --no-print-directory $$stage || rc=1; \
@@ -70,6 +70,7 @@ test:
 	fi; \
 	ok=$$(grep -c ' ok$$' .cache/timings.txt || true); bad=$$(grep -c FAILED .cache/timings.txt || true); \
 	echo "stages: $$ok passed, $$bad failed"; \
+	if [ "$$rc" != 0 ] && [ -s .cache/failures.txt ]; then echo; echo "== what failed =="; cat .cache/failures.txt; fi; \
 	exit $$rc
 
 # The one-command demo: set-up (no arm64 image), host container `pi`, playbooks/deploy.yml.

@@ -130,10 +130,22 @@ for s in "${queue[@]}"; do
   sum=$((sum + took[$s]))
   if [ "${result[$s]}" = passed ]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
 done
+# A digest of each failure for the very end of `make test` (CI shows only an output's last lines):
+# pytest's short summary when the verifier failed, else the last task errors.
+digest="${PIDOCK_ROOT}/.cache/failures.txt"
+mkdir -p "$(dirname "$digest")"; : >"$digest"
 for s in "${queue[@]}"; do
   [ "${result[$s]}" = passed ] && continue
   printf '\n----- %s FAILED: last %s lines of %s/%s.log -----\n' "$s" "$tail_lines" "$logdir" "$s"
   tail -n "$tail_lines" "${logdir}/${s}.log"
+  {
+    echo "${s} FAILED (log: ${logdir}/${s}.log):"
+    summary=$(sed -n '/short test summary info/,/ in [0-9.]*s /p' "${logdir}/${s}.log" | grep -E ' (FAILED|ERROR) ' || true)
+    if [ -z "$summary" ]; then
+      summary=$(grep -E 'fatal: |\[ERROR\]|scenario killed after' "${logdir}/${s}.log" | tail -n 4 || true)
+    fi
+    printf '%s\n' "${summary:-  (no error line found; see the log)}" | cut -c1-400 | sed 's/^/  /'
+  } >>"$digest"
 done
 printf '\n%-24s %8s  %s\n' scenario seconds result
 for s in "${scenarios[@]}"; do

@@ -14,20 +14,21 @@ description:
     but prints a line every O(interval) seconds, read from the progress file the task writes.
   - A line names the host, O(label), the phase, the bytes and files done and to do, the rate and the time left; the
     sample of RV(progress_lines) shows two.
-  - Each look runs M(ansible.builtin.async_status) for O(jid), every O(poll) seconds. While the job runs and a line
-    is due, M(ansible.builtin.slurp) reads O(progress_file) (a missing or unreadable file only means no progress
-    yet) and the line is printed. With O(poll) shorter than O(interval) the first line comes one interval after the
-    start (a job done sooner prints nothing) and the task returns at most O(poll) seconds after the job ended.
+  - Each look is one run of M(pidock.stack.async_wait) on the host. It waits there until the job finished or the
+    next line is due, looking at the job's status file every O(poll) seconds (a file read, not a module run), and
+    returns the job's result or the last record of O(progress_file) (a missing or unreadable file only means no
+    progress yet). The first line comes one interval after the start (a job done sooner prints nothing); the task
+    returns at most O(poll) seconds after the job ended.
   - Once the job finished, returns the job's own result (what the module returned, without the async bookkeeping
-    keys), fails when the job failed, removes the job's status file (async_status V(cleanup)) and removes
-    O(progress_file). A cleanup that fails is a warning, not a failure.
+    keys) and fails when the job failed. The same look removed the job's status file and O(progress_file), in
+    check mode too (they are the job's own bookkeeping). A removal that fails is a warning, not a failure.
   - Prints progress lines only, never the job's result.
   - M(pidock.stack.tree_manifest) and M(pidock.stack.tree_rsync) (bytes and files) and
     M(pidock.stack.migrate_subscription_wait) (rows and tables) write a progress file with their C(progress_file)
     option.
-  - This is an action plugin; it runs M(ansible.builtin.async_status), M(ansible.builtin.slurp) and
-    M(ansible.builtin.file) on the host. Run it with the same C(become) settings as the task it waits for, which
-    owns the job's status file and the progress file (mode 0600).
+  - This is an action plugin; it runs M(pidock.stack.async_wait) on the host, one run per line while the job
+    runs. Run it with the same C(become) settings as the task it waits for, which owns the job's status file and
+    the progress file (mode 0600).
 author:
   - pidock.stack maintainers (@pidock)
 options:
@@ -47,9 +48,9 @@ options:
     default: 10
   poll:
     description:
-      - Seconds between two looks at the job. At least V(0.2). Default O(interval) (each look prints a line, the
-        first one at once).
+      - Seconds between two looks at the job's status file, on the host. At least V(0.02).
     type: float
+    default: 0.1
   timeout:
     description:
       - Seconds to wait for the job. When they pass, the task fails naming the job and the last progress line;
@@ -61,9 +62,10 @@ options:
     type: str
   heartbeat:
     description:
-      - A file on the managed host touched each time a line is due, every O(interval) seconds while the job runs.
+      - A file on the managed host touched when each look begins, every O(interval) seconds while the job runs.
       - It is a sign of life for a process that watches the controller, such as the freeze guard of
         M(pidock.stack.migrate_guard). A touch that fails is only logged (C(-vvv)).
+      - The look that waits on the host does not touch it again - a controller that dies meanwhile stays silent.
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -85,6 +87,7 @@ attributes:
   platform:
     platforms: posix
 seealso:
+  - module: pidock.stack.async_wait
   - module: ansible.builtin.async_status
   - module: pidock.stack.tree_manifest
 """

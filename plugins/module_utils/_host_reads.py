@@ -224,22 +224,22 @@ class DockerApi:
     def version(self) -> str:
         return str((self.get("/version") or {}).get("Version", ""))
 
-    def image(self, name: str) -> dict[str, Any] | None:
-        """The image's inspect document, None when the engine has no such image."""
+    def get_or_none(self, url: str) -> Any:
+        """GET, None when the engine answers 404 (no such object)."""
         try:
-            return self.get(f"/images/{quote(name, safe='/:@')}/json")
+            return self.get(url)
         except DockerApiError as exc:
             if exc.status == 404:
                 return None
             raise
 
+    def image(self, name: str) -> dict[str, Any] | None:
+        """The image's inspect document, None when the engine has no such image."""
+        return self.get_or_none(f"/images/{quote(name, safe='/:@')}/json")
+
     def volume(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.get(f"/volumes/{quote(name, safe='')}")
-        except DockerApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        """The volume's inspect document, None when there is no such volume."""
+        return self.get_or_none(f"/volumes/{quote(name, safe='')}")
 
     def containers_using(self, volumes: list[str]) -> list[dict[str, Any]]:
         """Running containers that mount any of the volumes (the API's container list entries)."""

@@ -13,7 +13,7 @@ description:
   - Looks at an async job's status file on the host every O(poll) seconds, for at most O(wait) seconds, and returns
     as soon as the job finished (with the job's result) or once the time is up (with the last progress record).
   - One module run replaces a run of C(ansible.builtin.async_status) per look plus a C(ansible.builtin.slurp) of the
-    progress file per line. It is the step of the P(pidock.stack.async_progress#action) action, which prints a
+    progress file per line. It is the step of M(pidock.stack.async_progress) (an action), which prints a
     progress line between two runs. Each module run costs the host a Python start; looking from inside one run
     costs it a file read.
   - A job counts as finished as C(ansible.builtin.async_status) counts it - its status file holds JSON without

@@ -160,15 +160,15 @@ from ansible_collections.pidock.stack.plugins.module_utils import _host_reads as
 
 def _engine_reads(module: AnsibleModule, api: hr.DockerApi, params: dict[str, Any], facts: dict[str, Any]) -> None:
     """The parts that ask the engine: each tolerates an engine that does not answer."""
+    version, unreachable = "", ""
     try:
         version = api.version() if params["engine"] else ""
-        reachable = True
     except (OSError, hr.DockerApiError, ValueError) as exc:
-        version, reachable, unreachable = "", False, str(exc)
+        unreachable = str(exc) or type(exc).__name__
     if params["engine"]:
         facts["engine"] = {"version": version, "ipv6_disabled": _ipv6_disabled(), "environment": _dockerd_env(module)}
     if params["image"]:
-        if params["engine"] and not reachable:
+        if unreachable:
             facts["image"] = {"found": False, "inspect": {}, "error": f"the engine did not answer ({unreachable})"}
         else:
             try:

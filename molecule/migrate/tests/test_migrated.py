@@ -71,7 +71,10 @@ def test_the_writer_that_ignored_sigterm_was_killed_at_the_freeze_and_named(host
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     took = (datetime.strptime(freeze["verified"], fmt) - datetime.strptime(freeze["started"], fmt)).total_seconds()
     assert 2 <= took < 30, took
-    assert ledger["phases"]["cutover"]["writers_killed"] == ["inventory-sweeper.service"]
+    # The sweeper always; gunicorn too when it did not stop within the 2 s (a loaded machine, or its
+    # reentrant-logging hang on Python 3.13): killed writers are named, whichever they are.
+    killed = ledger["phases"]["cutover"]["writers_killed"]
+    assert "inventory-sweeper.service" in killed and set(killed) <= {"inventory.service", "inventory-sweeper.service"}
     assert run_ok(host, "systemctl show -p Result inventory-sweeper.service").strip() == "Result=timeout"
     # The runtime drop-in that set the timeout went with the cutover.
     assert not host.file("/run/systemd/system/inventory-sweeper.service.d/zz-pidock-migrate-freeze.conf").exists

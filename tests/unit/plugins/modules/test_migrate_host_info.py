@@ -22,7 +22,8 @@ class FakeCommands:
         self.answers = answers
         self.calls: list[list[str]] = []
 
-    def __call__(self, module: Any, argv: list[str], **kwargs: Any) -> tuple[int, str, str]:
+    def run_command(self, argv: list[str], **kwargs: Any) -> tuple[int, str, str]:
+        """Stands in for AnsibleModule.run_command (set on the class as this bound method: no module argument)."""
         self.calls.append(list(argv))
         return self.answers.get(tuple(argv[:2]), (0, "", ""))
 
@@ -57,7 +58,7 @@ class FakeApi:
 def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     def _install(engine: dict[str, Any] | None, commands: dict[tuple[str, ...], tuple[int, str, str]] | None = None):
         fake = FakeCommands(commands or {})
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake(self, argv, **kw))
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
         monkeypatch.setattr(hr, "DockerApi", FakeApi)
         monkeypatch.setattr(FakeApi, "state", engine)
         monkeypatch.setattr(hr, "listeners", lambda proc_root="/proc": [{"port": 80, "address": "0.0.0.0:80"}])

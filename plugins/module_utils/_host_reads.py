@@ -118,27 +118,26 @@ def listeners(proc_root: str = "/proc") -> list[dict[str, Any]]:
     return out
 
 
-def nearest_existing(path: str, exists: Callable[[str], bool] = os.path.exists) -> str:
-    """The path itself or its nearest existing ancestor: a directory the migration will create is
-    measured where it will live."""
+def _up_to(path: str, found: Callable[[str], bool]) -> str:
+    """The path itself or its nearest ancestor for which ``found`` holds (the root at the latest)."""
     here = path
-    while not exists(here):
+    while not found(here):
         parent = os.path.dirname(here)
         if parent == here:
             break
         here = parent
     return here
+
+
+def nearest_existing(path: str, exists: Callable[[str], bool] = os.path.exists) -> str:
+    """The path itself or its nearest existing ancestor: a directory the migration will create is
+    measured where it will live."""
+    return _up_to(path, exists)
 
 
 def mount_point(path: str, ismount: Callable[[str], bool] = os.path.ismount) -> str:
     """The mount point that holds an existing path."""
-    here = os.path.realpath(path)
-    while not ismount(here):
-        parent = os.path.dirname(here)
-        if parent == here:
-            break
-        here = parent
-    return here
+    return _up_to(os.path.realpath(path), ismount)
 
 
 def space(paths: Iterable[str]) -> list[dict[str, Any]]:

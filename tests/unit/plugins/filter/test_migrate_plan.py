@@ -442,7 +442,7 @@ def test_volume_blockers(name: str, changes: list[dict[str, Any]], expected: lis
         assert blocker.startswith(fragment) or fragment in blocker, (name, found)
 
 
-def test_plan_reads_the_engine_as_migrate_host_info_returns_it() -> None:
+def test_plan_reads_the_engine_as_text_or_as_migrate_host_info_returns_it() -> None:
     """The engine's version with quotes and the sysctl's text are tolerated; the workaround is found
     in docker.service's Environment=."""
     facts = _facts()

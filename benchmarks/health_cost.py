@@ -2,7 +2,7 @@
 """CPU that the test stack's app spends on the probes and on its own health checks: an older
 commit's inventory-app image against this checkout's, in one run.
 
-Usage: benchmarks/health_cost.py [--baseline REV] [--requests 600] [--checks 40]
+Usage: .venv/bin/python benchmarks/health_cost.py [--baseline REV] [--requests 600] [--checks 40]
 
 Builds images/inventory-app at REV (default: the last commit before /health kept its database
 connection) and from the work tree, each as local/inventory-app:bench-<label>. For each image it
@@ -122,11 +122,11 @@ def measure(label: str, tag: str, requests: int, checks: int) -> dict[str, float
         wait_answers(port)
         check_cmd = json.loads(docker("image", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", tag))
         argv = check_cmd[1:] if check_cmd[0] == "CMD" else ["sh", "-c", check_cmd[1]]
-        for _ in range(20):  # warm-up: kept connections opened, pages in memory
+        for _warm in range(20):  # warm-up: kept connections opened, pages in memory
             get_health(port)
 
         before = cpu_ns(app) + cpu_ns(pg)
-        for _ in range(requests):
+        for _request in range(requests):
             # A new connection per request, as the probes open (they go through nginx; nginx is not measured).
             status = get_health(port)
             if status != 200:
@@ -134,7 +134,7 @@ def measure(label: str, tag: str, requests: int, checks: int) -> dict[str, float
         per_request = (cpu_ns(app) + cpu_ns(pg) - before) / requests / 1e6
 
         before = cpu_ns(app) + cpu_ns(pg)
-        for _ in range(checks):
+        for _check in range(checks):
             done = subprocess.run(["docker", "exec", app, *argv], capture_output=True, check=False)
             if done.returncode != 0:
                 raise SystemExit(f"{label}: the health check failed: {done.stderr!r}")
@@ -145,7 +145,7 @@ def measure(label: str, tag: str, requests: int, checks: int) -> dict[str, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--baseline", default=DEFAULT_BASELINE)
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--checks", type=int, default=40)

@@ -50,26 +50,32 @@ def _count_images() -> int:
 _HEALTH = threading.local()
 
 
+def _select_one(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetchone()
+
+
 def _health_query() -> None:
     """SELECT 1 on this thread's kept connection. A kept connection that fails (the server restarted,
     or went away and came back) is dropped and the check is made once more on a new one, so a
     restart shows as failed checks only while the server is really down."""
-    for attempt in (1, 2):
-        conn = getattr(_HEALTH, "conn", None)
-        fresh = conn is None or conn.closed
-        if fresh:
-            conn = _HEALTH.conn = _connect()
-            conn.autocommit = True
+    kept = getattr(_HEALTH, "conn", None)
+    if kept is not None and not kept.closed:
         try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                cur.fetchone()
+            _select_one(kept)
             return
         except psycopg2.Error:
-            _HEALTH.conn = None
-            conn.close()
-            if fresh or attempt == 2:
-                raise
+            kept.close()
+    _HEALTH.conn = None
+    conn = _connect()
+    conn.autocommit = True
+    try:
+        _select_one(conn)
+    except psycopg2.Error:
+        conn.close()
+        raise
+    _HEALTH.conn = conn
 
 
 @app.get("/health")

@@ -30,14 +30,13 @@ scenario_timeout="${PIDOCK_MOLECULE_TIMEOUT:-4200}"
 logdir="${PIDOCK_MOLECULE_LOG_DIR:-${PIDOCK_ROOT}/.cache/molecule}"
 mkdir -p "$logdir"
 
-# Expected seconds per scenario: the CI run of 2026-11-29 22:17 (b152d5c, two lanes, a 2-core
-# machine about twice as slow as the one of the earlier figures). Only the order matters: longest
-# first, so the lanes end close together. A scenario missing here is assumed long and starts early.
+# Expected seconds per scenario: the CI run of 2026-11-30 05:28 (b999eaa, two lanes, 2 cores;
+# docker_distro with the test ground's checks added). Only the order matters: longest first, so the
+# lanes end close together. A scenario missing here is assumed long and starts early.
 # The stamped logs of each CI run (/var/log/pidock-ci) give the real figures to put here.
 declare -A expected=(
-  [migrate]=3290 [swarm]=1301 [compose_faults]=767 [compose_deploy]=639 [fleet]=622 [tls_modes]=449
-  [examples]=365 [docker_arm64]=293 [docker_pi]=264 [tls_acme]=212 [docker_distro]=182 [docker_upstream]=162
-  [testground]=152
+  [migrate]=2450 [swarm]=1119 [fleet]=627 [compose_faults]=607 [tls_modes]=588 [compose_deploy]=568
+  [examples]=359 [docker_arm64]=322 [docker_distro]=230 [tls_acme]=202 [docker_pi]=195 [docker_upstream]=183
 )
 
 # Scenarios left out of the default run (still run when named): none today. Name them in

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The container's health check: GET /health on the app's own port; exit 0 only on an HTTP 200.
 # Usage: healthcheck.sh [PORT [SECONDS]]. Anything else prints one line, which Docker keeps as the
 # check's output (the deploy gate shows it).

@@ -29,6 +29,10 @@ scenario_timeout="${PIDOCK_MOLECULE_TIMEOUT:-4200}"
 # .ci/run points this outside the clone, so the logs survive a run that CI cuts short.
 logdir="${PIDOCK_MOLECULE_LOG_DIR:-${PIDOCK_ROOT}/.cache/molecule}"
 mkdir -p "$logdir"
+# A controller the tests SIGKILL leaves its ansible-local-* directory (kill_controller removes it
+# now); older ones, from runs cut short, go here. None of a live run is a day old.
+find "${ANSIBLE_LOCAL_TEMP:-${HOME}/.ansible/tmp}" -maxdepth 1 -name 'ansible-local-*' -mmin +1440 \
+  -exec rm -rf {} + 2>/dev/null || true
 
 # Expected seconds per scenario: the CI run of 2026-11-30 05:28 (b999eaa, two lanes, 2 cores;
 # docker_distro with the test ground's checks added). Only the order matters: longest first, so the

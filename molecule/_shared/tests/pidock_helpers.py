@@ -10,6 +10,7 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -168,6 +169,21 @@ def kill_controller(proc: subprocess.Popen[Any]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     proc.wait(30)
+    remove_local_temp(proc.pid)
+
+
+def remove_local_temp(pid: int, root: Path | None = None) -> list[Path]:
+    """Remove the local temporary directory of a killed ansible-playbook (pid): a clean exit removes
+    it, a SIGKILL leaves it behind (its module cache, a few MB), one per kill in every suite run.
+    Ansible names it ansible-local-<pid> plus mkdtemp's eight characters. Returns what was removed."""
+    root = root or Path(os.environ.get("ANSIBLE_LOCAL_TEMP", "~/.ansible/tmp")).expanduser()
+    prefix = f"ansible-local-{pid}"
+    removed = []
+    for path in root.glob(f"{prefix}*"):
+        if len(path.name) == len(prefix) + 8 and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def live_and_file_fingerprints(host: Any, cert: str, servername: str, port: int = 443) -> tuple[str, str]:
